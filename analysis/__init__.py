@@ -1,0 +1,1 @@
+"""Analysis of result files: densities of states, rate distributions, relaxation curves."""

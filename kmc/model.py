@@ -1,0 +1,192 @@
+"""One definition of each model: Hamiltonians, local fields, mean-field maps and rates.
+
+The mean-field solver, the linearized dynamics, the master equations and the kinetic Monte
+Carlo all import these functions, so that they simulate one model (PHYSICS.md sections 1-2).
+
+TLS glass, well occupations S_i = +-1/2 (each pair counted once)::
+
+    H = sum_i Delta_i S_i - 1/2 sum_{i<j} J_ij S_i S_j
+    h_i = dH/dS_i = Delta_i - 1/2 sum_j J_ij S_j                    (Eq. 3)
+    Delta'_i = Delta_i + 1/4 sum_j J_ij tanh(Delta'_j / 2T)         (Eq. 4)
+
+Electron glass, occupations n_i in {0, 1}, background charge K = M/N::
+
+    H = sum_i eps_i (n_i - K) + sum_{i<j} C_ij (n_i - K)(n_j - K),  C_ij = e^2 / r_ij
+    E_i = eps_i + sum_j C_ij (n_j - K)                               (Eq. 20)
+
+Scalar rate functions are numba-compiled so kernels can call them; the array versions
+below them are the plain NumPy definitions used everywhere else.
+"""
+import math
+
+import numba
+import numpy as np
+
+# ---------------------------------------------------------------------------------------
+# Scalar kernels (numba): phonon occupations and rates
+# ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def bose_times_energy(energy, temperature):
+    """E n_B(E) = E / (e^(E/T) - 1) for E >= 0, continuous at E = 0 (value T)."""
+    if energy == 0.0:
+        return temperature
+    return energy / math.expm1(energy / temperature)
+
+
+@numba.njit(cache=True, inline="always")
+def tls_flip_rate_factor(splitting, temperature, upper):
+    """State factor of the phonon flip rate of a TLS with splitting ``splitting`` = |E| (Eq. 10).
+
+    The full rate is prefactor * factor with prefactor = a Delta0^2:
+    emission (from the upper level) |E| (n_B + 1), absorption (from the lower) |E| n_B.
+    """
+    en = bose_times_energy(splitting, temperature)
+    if upper:
+        return en + splitting
+    return en
+
+
+@numba.njit(cache=True, inline="always")
+def miller_abrahams_factor(delta_h, temperature):
+    """State factor n_B(|dH|) + Theta(-dH) of the Miller-Abrahams rate (Eq. 21).
+
+    The full rate is Gamma0 e^(-r/xi) * factor. At dH = 0 the factor diverges, as the
+    paper's form does; with continuous disorder that has probability zero.
+    """
+    x = abs(delta_h)
+    if x == 0.0:
+        return math.inf
+    nb = 1.0 / math.expm1(x / temperature)
+    if delta_h < 0.0:
+        return nb + 1.0
+    return nb
+
+
+# ---------------------------------------------------------------------------------------
+# TLS glass (NumPy)
+# ---------------------------------------------------------------------------------------
+
+
+def tls_energy(spins, bias, couplings):
+    """Energy H of well occupations ``spins`` (values +-1/2); each pair counted once."""
+    spins = np.asarray(spins, dtype=float)
+    return float(bias @ spins - 0.25 * spins @ (couplings @ spins))
+
+
+def tls_local_fields(spins, bias, couplings):
+    """h_i = Delta_i - 1/2 sum_j J_ij S_j, the energy change per unit S_i (Eq. 3)."""
+    return bias - 0.5 * (couplings @ np.asarray(spins, dtype=float))
+
+
+def tls_flip_energy(spins, bias, couplings):
+    """Energy change of flipping each spin alone, H(S with S_i -> -S_i) - H(S)."""
+    spins = np.asarray(spins, dtype=float)
+    return -2.0 * spins * tls_local_fields(spins, bias, couplings)
+
+
+def tls_mean_field_map(fields, bias, couplings, temperature):
+    """Right-hand side of Eq. 4: Delta_i + 1/4 sum_j J_ij tanh(Delta'_j / 2T)."""
+    return bias + 0.25 * (couplings @ np.tanh(fields / (2.0 * temperature)))
+
+
+def tls_mean_spins(fields, temperature):
+    """Thermal <S_i> = -tanh(Delta'_i / 2T) / 2 in the mean field Delta'."""
+    return -0.5 * np.tanh(fields / (2.0 * temperature))
+
+
+def tls_signed_energies(fields, delta0):
+    """E_i = sgn(Delta'_i) sqrt(Delta'_i^2 + Delta0_i^2) (Eq. 6)."""
+    return np.where(fields >= 0.0, 1.0, -1.0) * np.hypot(fields, delta0)
+
+
+def tls_relaxation_rates(splittings, delta0, temperature, a=1.0):
+    """lambda_i = a Delta0^2 |E| coth(|E| / 2T) = w_up + w_dn (Eq. 12), positive."""
+    e = np.abs(splittings)
+    return a * delta0**2 * (2.0 * _bose_times_energy(e, temperature) + e)
+
+
+def tls_up_down_rates(splittings, delta0, temperature, a=1.0):
+    """(w_up, w_dn): absorption a Delta0^2 |E| n_B and emission a Delta0^2 |E| (n_B + 1)."""
+    e = np.abs(splittings)
+    up = a * delta0**2 * _bose_times_energy(e, temperature)
+    return up, up + a * delta0**2 * e
+
+
+def tls_mean_field_free_energy(fields, bias, couplings, temperature):
+    """F = <H>_MF - T S_MF of independent spins with <S_i> = -tanh(Delta'_i/2T)/2.
+
+    Each single-site update of Eq. 4 minimises F over that site's mean spin with the others
+    fixed (the self-coupling is zero), so sequential updates never increase F.
+    """
+    m = tls_mean_spins(fields, temperature)
+    p_up = np.clip(0.5 + m, 0.0, 1.0)
+    p_dn = np.clip(0.5 - m, 0.0, 1.0)
+    entropy = -np.sum(_xlogx(p_up) + _xlogx(p_dn))
+    return float(bias @ m - 0.25 * m @ (couplings @ m) - temperature * entropy)
+
+
+# ---------------------------------------------------------------------------------------
+# Electron glass (NumPy)
+# ---------------------------------------------------------------------------------------
+
+
+def electron_energy(occupations, site_energies, interactions, filling):
+    """Energy H of occupations ``n`` (0/1); each pair counted once (Eq. 19)."""
+    q = np.asarray(occupations, dtype=float) - filling
+    return float(site_energies @ q + 0.5 * q @ (interactions @ q))
+
+
+def electron_site_energies(occupations, site_energies, interactions, filling):
+    """E_i = eps_i + sum_j C_ij (n_j - K): energy of adding an electron at empty site i."""
+    q = np.asarray(occupations, dtype=float) - filling
+    return site_energies + interactions @ q
+
+
+def electron_hop_energy(site_energy_i, site_energy_j, interaction_ij):
+    """dH of a hop from occupied i to empty j: E_j - E_i - C_ij (electron-hole attraction)."""
+    return site_energy_j - site_energy_i - interaction_ij
+
+
+def fermi(energies, mu, temperature):
+    """Fermi function 1 / (e^((E - mu)/T) + 1), without overflow."""
+    return 0.5 * (1.0 - np.tanh((np.asarray(energies) - mu) / (2.0 * temperature)))
+
+
+def electron_mean_field_map(energies, site_energies, interactions, filling, mu, temperature):
+    """Right-hand side of Eq. 20: eps_i + sum_j C_ij (f(E_j) - K)."""
+    return site_energies + interactions @ (fermi(energies, mu, temperature) - filling)
+
+
+def electron_mean_field_free_energy(energies, site_energies, interactions, filling, mu,
+                                    temperature):
+    """Grand potential <H>_MF - T S_MF - mu sum_i f_i of independent occupations f(E_i)."""
+    f = fermi(energies, mu, temperature)
+    q = f - filling
+    entropy = -np.sum(_xlogx(f) + _xlogx(1.0 - f))
+    return float(site_energies @ q + 0.5 * q @ (interactions @ q) - temperature * entropy
+                 - mu * f.sum())
+
+
+def miller_abrahams_rates(delta_h, distances, xi, temperature, gamma0=1.0):
+    """gamma = Gamma0 e^(-r/xi) [n_B(|dH|) + Theta(-dH)] (Eq. 21), elementwise."""
+    x = np.abs(delta_h)
+    with np.errstate(divide="ignore", over="ignore"):
+        nb = 1.0 / np.expm1(x / temperature)
+    return gamma0 * np.exp(-np.asarray(distances) / xi) * (nb + (delta_h < 0.0))
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _bose_times_energy(energy, temperature):
+    energy = np.asarray(energy, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = energy / np.expm1(energy / temperature)
+    return np.where(energy == 0.0, temperature, out)
+
+
+def _xlogx(p):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0.0, p * np.log(np.where(p > 0.0, p, 1.0)), 0.0)

@@ -1,0 +1,207 @@
+"""Disorder realizations of the two models, generated or built from explicit arrays.
+
+Every method of the package (mean field, linearized dynamics, master equation, kinetic
+Monte Carlo) takes one of these two objects. They hold plain NumPy arrays:
+
+``TLSSystem``
+    bias : (N,) float, Delta_i in units of J
+    delta0 : (N,) float, tunneling amplitudes Delta0_i
+    couplings : (N, N) float, J_ij = u_ij / r_ij^3, symmetric, zero diagonal
+    positions : (N, d) float or None; box : float or None (periodic side; None = open)
+``ElectronSystem``
+    site_energies : (N,) float, eps_i
+    interactions : (N, N) float, C_ij = e^2 / r_ij, symmetric, zero diagonal
+    n_electrons : int, M; filling K = M / N
+    distances : (N, N) float, r_ij (from positions, computed on first use)
+"""
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from .errors import ConfigError
+from .geometry import box_side, distance_matrix, random_positions
+
+# Couplings are drawn in blocks of rows so that the peak memory stays near one N x N array;
+# the block size is fixed because it does not change the stream (draws concatenate).
+_ROW_BLOCK = 256
+
+
+@dataclass(frozen=True, eq=False)
+class TLSSystem:
+    """One realization of the TLS glass (PHYSICS.md section 1)."""
+
+    bias: np.ndarray
+    delta0: np.ndarray
+    couplings: np.ndarray
+    positions: np.ndarray | None = None
+    box: float | None = None
+
+    model = "tls"
+
+    @property
+    def n_sites(self):
+        return self.bias.shape[0]
+
+    @classmethod
+    def from_arrays(cls, bias, delta0, couplings, positions=None, box=None):
+        """Build a system from explicit arrays (checked once here)."""
+        bias = _vector("bias", bias)
+        n = bias.shape[0]
+        delta0 = _vector("delta0", delta0, n)
+        if np.any(delta0 <= 0):
+            raise ConfigError("delta0", "tunneling amplitudes must be > 0")
+        couplings = _coupling_matrix("couplings", couplings, n)
+        positions = None if positions is None else _positions(positions, n)
+        return cls(bias, delta0, couplings, positions, None if box is None else float(box))
+
+    @classmethod
+    def random(cls, rng, n_sites, dimension=3, W=1.0, J=1.0, delta0_min=1e-7,
+               delta0_max=1e-1, density=1.0, dtype=np.float64):
+        """Draw a realization: positions, u_ij ~ N(0, J^2), Delta_i ~ N(0, W^2), Delta0 log-uniform.
+
+        The draw order (positions, couplings, biases, tunneling amplitudes) is part of the
+        reproducibility contract: changing it changes every stored result.
+        """
+        side = box_side(n_sites, dimension, density)
+        positions = random_positions(rng, n_sites, dimension, side)
+        couplings = np.zeros((n_sites, n_sites), dtype=dtype)
+        for start in range(0, n_sites, _ROW_BLOCK):
+            stop = min(start + _ROW_BLOCK, n_sites)
+            # row i holds u_ij for j > i: N - 1 - i draws
+            count = sum(n_sites - 1 - i for i in range(start, stop))
+            u = rng.standard_normal(count)
+            _fill_dipolar_rows(couplings, u, positions, side, float(J), start, stop)
+        bias = rng.normal(0.0, W, n_sites) if W > 0 else np.zeros(n_sites)
+        log_d0 = rng.uniform(np.log(delta0_min), np.log(delta0_max), n_sites)
+        return cls(bias, np.exp(log_d0), couplings, positions, side)
+
+
+@dataclass(frozen=True, eq=False)
+class ElectronSystem:
+    """One realization of the electron glass (PHYSICS.md section 2)."""
+
+    site_energies: np.ndarray
+    interactions: np.ndarray
+    n_electrons: int
+    positions: np.ndarray | None = None
+    box: float | None = None
+    _distances: np.ndarray | None = field(default=None, repr=False)
+
+    model = "electron"
+
+    @property
+    def n_sites(self):
+        return self.site_energies.shape[0]
+
+    @property
+    def filling(self):
+        return self.n_electrons / self.n_sites
+
+    @property
+    def distances(self):
+        """(N, N) r_ij, minimum image when the box is periodic; computed once on first use."""
+        if self._distances is None:
+            if self.positions is None:
+                raise ConfigError("distances", "system has neither positions nor distances")
+            object.__setattr__(self, "_distances", distance_matrix(self.positions, self.box))
+        return self._distances
+
+    @classmethod
+    def from_arrays(cls, site_energies, n_electrons, positions=None, box=None, distances=None,
+                    e2=1.0, interactions=None):
+        """Build a system from explicit arrays.
+
+        Give ``positions`` (with ``box`` for periodic boundaries) or ``distances``; the
+        interactions default to e2 / r_ij unless an ``interactions`` matrix is given.
+        """
+        eps = _vector("site_energies", site_energies)
+        n = eps.shape[0]
+        if not 0 < int(n_electrons) < n:
+            raise ConfigError("n_electrons", f"must be in (0, {n}), got {n_electrons}")
+        positions = None if positions is None else _positions(positions, n)
+        if distances is None:
+            if positions is None:
+                raise ConfigError("positions", "give positions or distances")
+            distances = distance_matrix(positions, box)
+        distances = _coupling_matrix("distances", distances, n)
+        if interactions is None:
+            with np.errstate(divide="ignore"):
+                interactions = np.where(distances > 0, e2 / distances, 0.0)
+            np.fill_diagonal(interactions, 0.0)
+        interactions = _coupling_matrix("interactions", interactions, n)
+        return cls(eps, interactions, int(n_electrons), positions,
+                   None if box is None else float(box), distances)
+
+    @classmethod
+    def random(cls, rng, n_sites, dimension=2, W=1.0, J=1.0, filling=0.5, density=1.0,
+               dtype=np.float64):
+        """Draw a realization: positions, eps_i ~ U[-W/2, W/2]; C_ij = J / r_ij (J = e^2/r_nn)."""
+        side = box_side(n_sites, dimension, density)
+        positions = random_positions(rng, n_sites, dimension, side)
+        eps = rng.uniform(-W / 2.0, W / 2.0, n_sites)
+        interactions = np.zeros((n_sites, n_sites), dtype=dtype)
+        _fill_coulomb(interactions, positions, side, float(J))
+        return cls(eps, interactions, int(round(filling * n_sites)), positions, side)
+
+
+def _vector(key, values, n=None):
+    values = np.ascontiguousarray(values, dtype=float)
+    if values.ndim != 1 or (n is not None and values.shape[0] != n):
+        raise ConfigError(key, f"expected shape ({n if n else 'N'},), got {values.shape}")
+    if values.shape[0] < 2:
+        raise ConfigError(key, f"need at least 2 sites, got {values.shape[0]}")
+    return values
+
+
+def _positions(values, n):
+    values = np.ascontiguousarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[0] != n or values.shape[1] not in (1, 2, 3):
+        raise ConfigError("positions", f"expected shape ({n}, d) with d in 1..3, got {values.shape}")
+    return values
+
+
+def _coupling_matrix(key, values, n):
+    values = np.ascontiguousarray(values)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    if values.shape != (n, n):
+        raise ConfigError(key, f"expected shape ({n}, {n}), got {values.shape}")
+    if not np.allclose(values, values.T):
+        raise ConfigError(key, "matrix must be symmetric")
+    if np.any(np.diag(values) != 0):
+        raise ConfigError(key, "diagonal must be zero")
+    return values
+
+
+@numba.njit(cache=True)
+def _min_image_distance(positions, side, i, j):
+    r2 = 0.0
+    for k in range(positions.shape[1]):
+        dx = positions[i, k] - positions[j, k]
+        dx -= side * np.rint(dx / side)
+        r2 += dx * dx
+    return np.sqrt(r2)
+
+
+@numba.njit(cache=True)
+def _fill_dipolar_rows(out, u, positions, side, scale, start, stop):
+    n = out.shape[0]
+    k = 0
+    for i in range(start, stop):
+        for j in range(i + 1, n):
+            r = _min_image_distance(positions, side, i, j)
+            value = scale * u[k] / (r * r * r)
+            out[i, j] = value
+            out[j, i] = value
+            k += 1
+
+
+@numba.njit(cache=True)
+def _fill_coulomb(out, positions, side, scale):
+    n = out.shape[0]
+    for i in range(n):
+        for j in range(i + 1, n):
+            value = scale / _min_image_distance(positions, side, i, j)
+            out[i, j] = value
+            out[j, i] = value
