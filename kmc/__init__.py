@@ -2,8 +2,9 @@
 dynamics, kinetic Monte Carlo and master equations (Asban, Amir, Imry, Schechter,
 PRB 95, 144207 (2017)).
 """
-from .systems import ElectronSystem, TLSSystem
-
 __version__ = "0.1.0"
 
-__all__ = ["ElectronSystem", "TLSSystem", "__version__"]
+from .results import load  # noqa: E402
+from .systems import ElectronSystem, TLSSystem  # noqa: E402
+
+__all__ = ["ElectronSystem", "TLSSystem", "load", "__version__"]

@@ -1,0 +1,74 @@
+"""Command line: ``kmc run FILE`` and ``kmc check FILE``.
+
+Bad input ends with one line on stderr (``kmc: model.temperature: must be > 0, got -1``)
+and exit status 2; no traceback. Ctrl-C keeps everything already finished (exit 130).
+"""
+import argparse
+import sys
+import warnings
+
+from . import config as config_module
+from .errors import ConfigError, ResultFileError
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="kmc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or resume) the ensemble of a run file")
+    run.add_argument("file", help="TOML run file")
+    run.add_argument("--out", help="result file (default: output.path of the run file)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an existing result file (rerunning does the same)")
+    run.add_argument("--workers", type=int, help="worker processes (0: all cores)")
+    run.add_argument("--backend", choices=("local", "dask"), help="where tasks run")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a run-file value, e.g. --set model.N=200 (repeatable)")
+    run.add_argument("--no-figures", action="store_true", help="do not write PNG figures")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    check = sub.add_parser("check", help="validate a run file without running it")
+    check.add_argument("file")
+    check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        config = config_module.load(args.file, args.set)
+        if args.command == "check":
+            points = config.points()
+            print(f"{args.file}: ok ({config.model.name}, {len(points)} point(s) x "
+                  f"{config.ensemble.realizations} realization(s))")
+            return 0
+        return _run(config, args)
+    except (ConfigError, ResultFileError) as exc:
+        print(f"kmc: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kmc: interrupted; finished realizations are saved, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _run(config, args):
+    from pathlib import Path
+
+    from .run import run
+    out = args.out or config.output.path
+    if Path(out).exists() and not args.resume:
+        print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",
+              file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.formatwarning = lambda msg, *a, **k: f"kmc: warning: {msg}\n"
+        summary = run(config, out=out, workers=args.workers, backend=args.backend,
+                      progress=not args.quiet, figures=False if args.no_figures else None)
+    print(f"results: {summary.path} ({summary.computed} computed, {summary.skipped} already "
+          f"done, {summary.not_converged} not converged)")
+    for fig in summary.figures:
+        print(f"figure:  {fig}")
+    return 1 if summary.not_converged else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

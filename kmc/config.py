@@ -1,0 +1,341 @@
+"""Run files: TOML parsed once into frozen, typed config objects.
+
+The Python API builds the same objects (``RunConfig.from_dict``), so there is one set of
+checks. Unknown keys are errors; every error names the dotted key, what was expected and
+what was found. ``[sweep]`` expands a run into points, each a complete ``RunConfig``.
+
+Layout of a run file (all tables optional except ``[model]``)::
+
+    [model]     name, N, dimension, density, temperature, filling
+    [disorder]  W, J, delta0_min, delta0_max
+    [solver]    tol, max_sweeps, init, anneal, precision
+    [ensemble]  realizations, seed, workers, backend, scheduler
+    [output]    path, figures, dos_bins, dos_range, flush_seconds
+    [sweep]     mode = "grid" | "zip", "<table>.<key>" = [values...],
+                W_over_T = ratio, W_over_J = [...] with W2_plus_J2 = total
+"""
+import dataclasses
+import itertools
+import math
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+
+from .errors import ConfigError
+
+MODELS = ("tls", "electron")
+
+
+def _positive(key, v):
+    if not v > 0:
+        raise ConfigError(key, f"must be > 0, got {v}")
+
+
+def _non_negative(key, v):
+    if not v >= 0:
+        raise ConfigError(key, f"must be >= 0, got {v}")
+
+
+def _choice(*allowed):
+    def check(key, v):
+        if v not in allowed:
+            names = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(key, f"expected one of {names}, got {v!r}")
+    return check
+
+
+def _spec(default, check=None, doc=""):
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = _spec("tls", _choice(*MODELS), "model: 'tls' or 'electron'")
+    N: int = _spec(1000, None, "number of sites, >= 2")
+    dimension: int = _spec(0, None, "1, 2 or 3; 0 means the model's default (TLS 3, electron 2)")
+    density: float = _spec(1.0, _positive, "sites per unit volume (lengths in r_nn)")
+    temperature: float = _spec(0.05, _positive, "T in units of J")
+    filling: float = _spec(0.5, None, "electron glass: K = M / N in (0, 1)")
+
+    @property
+    def d(self):
+        return self.dimension or (3 if self.name == "tls" else 2)
+
+
+@dataclass(frozen=True)
+class DisorderConfig:
+    W: float = _spec(1.0, _non_negative, "TLS: std of Delta_i; electron: width of eps_i")
+    J: float = _spec(1.0, _non_negative, "interaction: U0 (TLS) or e^2/r_nn (electron)")
+    delta0_min: float = _spec(1e-7, _positive, "TLS: smallest tunneling amplitude")
+    delta0_max: float = _spec(1e-1, _positive, "TLS: largest tunneling amplitude")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    tol: float = _spec(1e-8, _positive, "convergence: max |change| of a field in a sweep")
+    max_sweeps: int = _spec(10_000, _positive, "sweeps allowed per temperature stage")
+    init: str = _spec("bare", _choice("bare", "random"), "initial fields")
+    anneal: tuple = _spec((), None, "temperatures visited before the target one")
+    precision: str = _spec("float64", _choice("float64", "float32"), "coupling matrix dtype")
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    realizations: int = _spec(10, _positive, "disorder realizations per sweep point")
+    seed: int = _spec(2017, _non_negative, "root seed")
+    workers: int = _spec(1, _non_negative, "worker processes (0: all cores)")
+    backend: str = _spec("local", _choice("local", "dask"), "where the tasks run")
+    scheduler: str = _spec("", None, "dask scheduler address ('' starts a LocalCluster)")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    path: str = _spec("results/run.h5", None, "result file")
+    figures: bool = _spec(True, None, "write PNG figures next to the result file")
+    dos_bins: int = _spec(120, _positive, "bins of the DOS histogram")
+    dos_range: tuple = _spec((), None, "[lo, hi] of the DOS histogram; [] = automatic")
+    flush_seconds: float = _spec(10.0, _non_negative, "how often finished work is written")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    mode: str = _spec("grid", _choice("grid", "zip"), "combine axes as a grid or in parallel")
+    axes: tuple = _spec((), None, "((dotted key, (values...)), ...)")
+    W_over_T: float = _spec(0.0, _non_negative, "if > 0: T = W / W_over_T at every point")
+    W_over_J: tuple = _spec((), None, "ratios W/J; with W2_plus_J2 sets W and J")
+    W2_plus_J2: float = _spec(2.0, _positive, "W^2 + J^2 kept fixed with W_over_J")
+
+
+SECTIONS = {"model": ModelConfig, "disorder": DisorderConfig, "solver": SolverConfig,
+            "ensemble": EnsembleConfig, "output": OutputConfig}
+_SWEEPABLE = ("model", "disorder", "solver")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A complete, validated run: one object per table of the run file."""
+
+    model: ModelConfig = ModelConfig()
+    disorder: DisorderConfig = DisorderConfig()
+    solver: SolverConfig = SolverConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
+    output: OutputConfig = OutputConfig()
+    sweep: SweepConfig = SweepConfig()
+    text: str = field(default="", compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data, text=""):
+        """Build and validate from a nested dict (the parsed TOML)."""
+        if not isinstance(data, dict):
+            raise ConfigError("", f"expected a table, got {type(data).__name__}")
+        unknown = set(data) - set(SECTIONS) - {"sweep"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ConfigError(key, f"unknown table; expected one of "
+                                   f"{', '.join(sorted(list(SECTIONS) + ['sweep']))}")
+        parts = {name: _build(section, data.get(name, {}), name)
+                 for name, section in SECTIONS.items()}
+        parts["sweep"] = _build_sweep(data.get("sweep", {}))
+        config = cls(**parts, text=text)
+        config.validate()
+        for _, point in config.points():
+            point.validate()
+        return config
+
+    def validate(self):
+        """Checks that involve more than one key."""
+        m, dis = self.model, self.disorder
+        if m.N < 2:
+            raise ConfigError("model.N", f"must be >= 2, got {m.N}")
+        if m.dimension not in (0, 1, 2, 3):
+            raise ConfigError("model.dimension", f"expected 1, 2 or 3, got {m.dimension}")
+        if m.name == "electron":
+            if not 0.0 < m.filling < 1.0:
+                raise ConfigError("model.filling", f"must be in (0, 1), got {m.filling}")
+            electrons = round(m.filling * m.N)
+            if not 0 < electrons < m.N:
+                raise ConfigError("model.filling",
+                                  f"gives {electrons} electrons on {m.N} sites; need 0 < M < N")
+        if dis.delta0_min >= dis.delta0_max:
+            raise ConfigError("disorder.delta0_min",
+                              f"must be < disorder.delta0_max = {dis.delta0_max}, "
+                              f"got {dis.delta0_min}")
+        for t in self.solver.anneal:
+            _positive("solver.anneal", t)
+        if self.output.dos_range and not (len(self.output.dos_range) == 2
+                                          and self.output.dos_range[0] < self.output.dos_range[1]):
+            raise ConfigError("output.dos_range", f"expected [lo, hi] with lo < hi, "
+                                                  f"got {list(self.output.dos_range)}")
+
+    def points(self):
+        """The sweep points, each a RunConfig with the swept values substituted.
+
+        Returns a list of (values, RunConfig), values a dict {dotted key: value}.
+        """
+        sw = self.sweep
+        axes = list(sw.axes)
+        if sw.W_over_J:
+            axes.append(("W_over_J", sw.W_over_J))
+        if not axes:
+            combos = [()]
+        elif sw.mode == "grid":
+            combos = list(itertools.product(*[v for _, v in axes]))
+        else:
+            lengths = {len(v) for _, v in axes}
+            if len(lengths) != 1:
+                raise ConfigError("sweep", f"mode 'zip' needs lists of equal length, got "
+                                           f"lengths {sorted(lengths)}")
+            combos = list(zip(*[v for _, v in axes]))
+        out = []
+        for combo in combos:
+            values = dict(zip([k for k, _ in axes], combo))
+            config = self
+            for key, value in values.items():
+                if key == "W_over_J":
+                    j = math.sqrt(sw.W2_plus_J2 / (1.0 + value * value))
+                    config = config.with_value("disorder.W", value * j)
+                    config = config.with_value("disorder.J", j)
+                else:
+                    config = config.with_value(key, value)
+            if sw.W_over_T > 0:
+                config = config.with_value("model.temperature",
+                                           config.disorder.W / sw.W_over_T)
+            out.append((values, replace(config, sweep=SweepConfig())))
+        return out
+
+    def with_value(self, dotted, value):
+        """A copy with one ``table.key`` replaced (type-checked)."""
+        section, key = _split(dotted)
+        current = getattr(self, section)
+        spec = {f.name: f for f in fields(current)}
+        value = _coerce(spec[key], value, dotted)
+        return replace(self, **{section: replace(current, **{key: value})})
+
+    def resolved(self):
+        """Plain nested dict of every value, defaults included (stored in result files)."""
+        out = {}
+        for name in list(SECTIONS) + ["sweep"]:
+            out[name] = {k: _plain(v) for k, v in
+                         dataclasses.asdict(getattr(self, name)).items()}
+        return out
+
+
+def load(path, overrides=()):
+    """Parse a TOML run file and ``--set key=value`` overrides into a RunConfig."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read run file {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8", errors="replace")
+    return loads(text, overrides)
+
+
+def loads(text, overrides=()):
+    """Parse run-file text (and overrides) into a RunConfig."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"run file is not valid TOML: {exc}") from None
+    for item in overrides:
+        key, sep, raw_value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError("--set", f"expected table.key=value, got {item!r}")
+        *tables, last = key.strip().split(".")
+        target = data
+        for t in tables:
+            target = target.setdefault(t, {})
+            if not isinstance(target, dict):
+                raise ConfigError(key, "is not a table")
+        target[last] = _parse_value(raw_value.strip())
+    return RunConfig.from_dict(data, text=text)
+
+
+def _parse_value(raw):
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _split(dotted):
+    section, _, key = dotted.partition(".")
+    if section not in _SWEEPABLE or key not in {f.name for f in fields(SECTIONS[section])}:
+        allowed = ", ".join(f"{s}.<key>" for s in _SWEEPABLE)
+        raise ConfigError("sweep", f"unknown parameter {dotted!r}; expected {allowed}")
+    return section, key
+
+
+def _build(section_cls, table, path):
+    if not isinstance(table, dict):
+        raise ConfigError(path, f"expected a table, got {type(table).__name__}")
+    spec = {f.name: f for f in fields(section_cls)}
+    unknown = set(table) - set(spec)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{path}.{key}", f"unknown key; expected one of {', '.join(spec)}")
+    values = {k: _coerce(spec[k], v, f"{path}.{k}") for k, v in table.items()}
+    return section_cls(**values)
+
+
+def _coerce(spec, value, key):
+    kind = spec.type
+    if kind in ("float", float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        value = float(value)
+        if math.isnan(value):
+            raise ConfigError(key, "expected a number, got nan")
+    elif kind in ("int", int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(key, f"expected an integer, got {value!r}")
+    elif kind in ("bool", bool):
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+    elif kind in ("str", str):
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}")
+    elif kind in ("tuple", tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"expected a list, got {value!r}")
+        value = tuple(value)
+    check = spec.metadata.get("check")
+    if check is not None:
+        check(key, value)
+    return value
+
+
+def _build_sweep(table):
+    if not isinstance(table, dict):
+        raise ConfigError("sweep", f"expected a table, got {type(table).__name__}")
+    table = dict(table)
+    scalars = {}
+    for name in ("mode", "W_over_T", "W_over_J", "W2_plus_J2"):
+        if name in table:
+            scalars[name] = table.pop(name)
+    config = _build(SweepConfig, scalars, "sweep")
+    axes = []
+    for key, values in table.items():
+        if isinstance(values, dict):  # a nested table [sweep.disorder] W = [...]
+            for sub, sub_values in values.items():
+                axes.append(_axis(f"{key}.{sub}", sub_values))
+        else:
+            axes.append(_axis(key, values))
+    for t in config.W_over_J:
+        _positive("sweep.W_over_J", t)
+    return replace(config, axes=tuple(axes))
+
+
+def _axis(dotted, values):
+    _split(dotted)
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"sweep.{dotted}", f"expected a non-empty list, got {values!r}")
+    return dotted, tuple(values)
+
+
+def _plain(v):
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
