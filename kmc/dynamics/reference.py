@@ -1,0 +1,123 @@
+"""Slow, obviously-correct reference kernels (Gillespie direct method).
+
+After every event these recompute every rate from the current fields with the model's
+rate functions, draw the waiting time from the exact total rate and pick the event by a
+linear search of the cumulative rates. No bounds, windows or trees: they are the yardstick
+the fast thinning kernels (tls_engine, electron_engine) are tested against, and the
+"naive" loop the benchmark compares with. Same arguments, outputs and stopping contract
+(at most ``budget`` events, stop between events) as the fast kernels.
+"""
+import numba
+import numpy as np
+
+from .electron_engine import _record as _electron_record
+from .electron_engine import hop_factor
+from .tls_engine import EVENTS, NEXT_TIME, TRIALS
+from .tls_engine import _record as _tls_record
+from .tls_engine import state_factor
+
+
+@numba.njit(cache=True)
+def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature,
+                         scalars, counters, times, rng, budget, energy_out, exc_out,
+                         config_out):
+    n = spins.shape[0]
+    n_times = times.shape[0]
+    rates = np.empty(n)
+    t = scalars[0]
+    energy = scalars[1]
+    k = counters[NEXT_TIME]
+    steps = 0
+    while k < n_times and steps < budget:
+        total = 0.0
+        for j in range(n):
+            rates[j] = prefactors[j] * state_factor(2.0 * spins[j] * fields[j], delta0_sq[j],
+                                                    temperature)
+            total += rates[j]
+        t_new = t + rng.standard_exponential() / total
+        if times[k] < t_new:
+            k_end = k
+            while k_end < n_times and times[k_end] < t_new:
+                k_end += 1
+            _tls_record(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
+            k = k_end
+            if k == n_times:
+                break
+        t = t_new
+        steps += 1
+        u = rng.random() * total
+        i = -1
+        acc = 0.0
+        for q in range(n):
+            if rates[q] > 0.0:
+                i = q
+                acc += rates[q]
+                if acc > u:
+                    break
+        s_old = spins[i]
+        energy -= 2.0 * s_old * fields[i]
+        spins[i] = -s_old
+        for j in range(n):
+            fields[j] += couplings[i, j] * s_old
+        counters[EVENTS] += 1
+        counters[TRIALS] += 1
+    scalars[0] = t
+    scalars[1] = energy
+    counters[NEXT_TIME] = k
+
+
+@numba.njit(cache=True)
+def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b,
+                              pair_c, prefactors, temperature, scalars, counters, times, rng,
+                              budget, energy_out, exc_out, config_out):
+    n = occ.shape[0]
+    n_pairs = pair_a.shape[0]
+    n_times = times.shape[0]
+    rates = np.empty(n_pairs)
+    t = scalars[0]
+    energy = scalars[1]
+    k = counters[NEXT_TIME]
+    steps = 0
+    while k < n_times and steps < budget:
+        total = 0.0
+        for p in range(n_pairs):
+            rates[p] = prefactors[p] * hop_factor(occ, energies, pair_a[p], pair_b[p], pair_c[p],
+                                                  temperature)
+            total += rates[p]
+        t_new = t + rng.standard_exponential() / total
+        if times[k] < t_new:
+            k_end = k
+            while k_end < n_times and times[k_end] < t_new:
+                k_end += 1
+            _electron_record(k, k_end, occ, energies, n_electrons, energy, energy_out,
+                             exc_out, config_out)
+            k = k_end
+            if k == n_times:
+                break
+        t = t_new
+        steps += 1
+        u = rng.random() * total
+        p = -1
+        acc = 0.0
+        for q in range(n_pairs):
+            if rates[q] > 0.0:
+                p = q
+                acc += rates[q]
+                if acc > u:
+                    break
+        if occ[pair_a[p]] == 1:
+            i = pair_a[p]
+            j = pair_b[p]
+        else:
+            i = pair_b[p]
+            j = pair_a[p]
+        energy += energies[j] - energies[i] - interactions[i, j]
+        occ[i] = 0
+        occ[j] = 1
+        for m in range(n):
+            energies[m] += interactions[j, m] - interactions[i, m]
+        counters[EVENTS] += 1
+        counters[TRIALS] += 1
+    scalars[0] = t
+    scalars[1] = energy
+    counters[NEXT_TIME] = k

@@ -1,0 +1,237 @@
+"""Kinetic Monte Carlo of the TLS glass: single pseudospin flips at the phonon rates (Eq. 10).
+
+Algorithm: exact thinning (rejection with rigorous upper bounds) over a partial-sum tree.
+
+The rate of TLS i is ``prefactor_i * g_i(x_i)`` with prefactor_i = a Delta0_i^2 (the one
+static array, PHYSICS.md section 6) and the state factor, from kmc.model.tls_flip_rate_factor,
+
+    g_i(x) = |E| (n_B(|E|) + [x > 0]),   |E| = sqrt(x^2 + Delta0_i^2),   x = 2 S_i h_i,
+
+emission when the TLS sits in its upper well (S_i h_i > 0), absorption otherwise. g_i is
+non-decreasing in x: for x < 0, |E| n_B(|E|) falls as |x| grows; for x > 0,
+|E| (n_B + 1) = |E| / (1 - e^(-|E|/T)) rises with |E|; at x = 0 it jumps up.
+
+Each TLS keeps a window [c_i - w, c_i + w] in its local field h_i with the bound
+b_i = prefactor_i g_i(2 S_i c_i + w) (1 + 1e-12) >= its rate for every h_i in the window
+(2 S_i h_i <= 2 S_i c_i + |h_i - c_i|). The bounds are the leaves of a sum tree, total B.
+One trial: the clock advances by an Exp(B) waiting time, a TLS i is drawn with probability
+b_i / B, and the flip is accepted with probability rate_i / b_i. This is the standard
+thinning construction of the exact process (a superposition of Poisson clocks of rates b_i,
+each event kept with probability rate_i / b_i), so flip times and choices have exactly the
+law of the continuous-time Markov chain; rejected trials only advance the clock.
+
+After an accepted flip of TLS k (S_k -> -S_k), every field is updated exactly,
+h_j += J_jk S_k(old), in one O(N) loop that also re-centres the window of any TLS whose
+field left it; TLS k gets a new bound because x_k changed sign. The per-event cost is the
+O(N) field loop plus O(log N) per re-centred window and one transcendental per trial.
+The window half-width is ``w = window * T`` (default window = 1): a wider window means
+fewer re-centrings but more rejections (acceptance >= e^(-w/T) for deep lower-well TLSs).
+"""
+import math
+
+import numba
+import numpy as np
+
+from ..errors import ConfigError
+from ..model import tls_energy, tls_flip_rate_factor, tls_local_fields
+from .observables import tls_excitations
+from .sumtree import new_tree, tree_rebuild, tree_sample, tree_set
+
+# Relative slack on every bound so that a rounding error in the transcendental functions
+# can never make a rate exceed its bound; violations are still counted (counters[3]).
+_BOUND_SLACK = 1.0 + 1e-12
+
+# counters: events, trials, next time index, bound violations, window re-centrings
+EVENTS, TRIALS, NEXT_TIME, VIOLATIONS, RECENTRES = range(5)
+
+
+@numba.njit(cache=True, inline="always")
+def state_factor(x, delta0_sq, temperature):
+    """g(x) of one TLS with x = 2 S_i h_i: emission if x > 0, absorption otherwise."""
+    return tls_flip_rate_factor(math.sqrt(x * x + delta0_sq), temperature, x > 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _recentre(j, spins, fields, center, tree, prefactors, delta0_sq, temperature, width):
+    center[j] = fields[j]
+    x_edge = 2.0 * spins[j] * fields[j] + width
+    tree_set(tree, j, prefactors[j] * state_factor(x_edge, delta0_sq[j], temperature)
+             * _BOUND_SLACK)
+
+
+@numba.njit(cache=True)
+def _init_bounds(spins, fields, center, tree, prefactors, delta0_sq, temperature, width):
+    p = tree.shape[0] // 2
+    tree[:] = 0.0
+    for j in range(spins.shape[0]):
+        center[j] = fields[j]
+        x_edge = 2.0 * spins[j] * fields[j] + width
+        tree[p + j] = prefactors[j] * state_factor(x_edge, delta0_sq[j], temperature) \
+            * _BOUND_SLACK
+    tree_rebuild(tree)
+
+
+@numba.njit(cache=True, inline="always")
+def _record(k_from, k_to, spins, fields, energy, energy_out, exc_out, config_out):
+    exc = tls_excitations(spins, fields)
+    n = spins.shape[0]
+    for k in range(k_from, k_to):
+        energy_out[k] = energy
+        exc_out[k] = exc
+        for j in range(n):
+            config_out[k, j] = 1 if spins[j] > 0.0 else -1
+
+
+@numba.njit(cache=True)
+def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature, width,
+                     center, tree, scalars, counters, times, rng, budget,
+                     energy_out, exc_out, config_out):
+    """Advance by at most ``budget`` trials or until the last grid time; see module doc.
+
+    scalars = [clock, energy]; counters as EVENTS..RECENTRES. Stops only between trials,
+    so a run split into chunks draws exactly the same random numbers as a single call.
+    """
+    n = spins.shape[0]
+    n_times = times.shape[0]
+    t = scalars[0]
+    energy = scalars[1]
+    k = counters[NEXT_TIME]
+    steps = 0
+    while k < n_times and steps < budget:
+        total = tree[1]
+        t_new = t + rng.standard_exponential() / total
+        if times[k] < t_new:
+            k_end = k
+            while k_end < n_times and times[k_end] < t_new:
+                k_end += 1
+            _record(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
+            k = k_end
+            if k == n_times:
+                break
+        t = t_new
+        steps += 1
+        counters[TRIALS] += 1
+        i = tree_sample(tree, rng.random() * total)
+        if i >= n:
+            continue
+        bound = tree[tree.shape[0] // 2 + i]
+        s_old = spins[i]
+        rate = prefactors[i] * state_factor(2.0 * s_old * fields[i], delta0_sq[i], temperature)
+        if rate > bound:
+            counters[VIOLATIONS] += 1
+        if rng.random() * bound >= rate:
+            continue
+        # accepted flip of TLS i: S_i -> -S_i, dH = -2 S_i h_i, h_j += J_ji S_i(old)
+        energy -= 2.0 * s_old * fields[i]
+        spins[i] = -s_old
+        counters[EVENTS] += 1
+        for j in range(n):
+            h = fields[j] + couplings[i, j] * s_old
+            fields[j] = h
+            if abs(h - center[j]) > width:
+                _recentre(j, spins, fields, center, tree, prefactors, delta0_sq,
+                          temperature, width)
+                counters[RECENTRES] += 1
+        _recentre(i, spins, fields, center, tree, prefactors, delta0_sq, temperature, width)
+    scalars[0] = t
+    scalars[1] = energy
+    counters[NEXT_TIME] = k
+
+
+class TLSEngine:
+    """Exact kinetic Monte Carlo of one TLS-glass realization at temperature T.
+
+    Parameters
+    ----------
+    system : kmc.TLSSystem
+    temperature : float, T > 0, units of J
+    prefactors : (N,) float, static rate prefactors a Delta0_i^2 (units of J^-2 per unit
+        time). This one array sets every rate's scale; it may be rescaled between calls
+        to :meth:`advance` (then call :meth:`refresh`).
+    bias : (N,) float or None, Delta_i used for the fields (default system.bias; the
+        pulse protocol passes Delta_i + F g_i)
+    window : float, half-width of the thinning windows in units of T
+    kernel : "fast" (thinning, this module) or "reference" (Gillespie with every rate
+        recomputed after each event, kmc.dynamics.reference)
+
+    A state is a dict of arrays: ``config`` (N,) S_i = +-1/2, ``fields`` (N,) h_i,
+    ``center`` (N,), ``tree`` (2P,), ``scalars`` [clock, energy], ``counters`` (5,) int64.
+    """
+
+    model = "tls"
+
+    def __init__(self, system, temperature, prefactors, bias=None, window=1.0,
+                 kernel="fast"):
+        if not temperature > 0:
+            raise ConfigError("temperature", f"must be > 0, got {temperature}")
+        if kernel not in ("fast", "reference"):
+            raise ConfigError("kernel", f"expected 'fast' or 'reference', got {kernel!r}")
+        if not window > 0:
+            raise ConfigError("window", f"must be > 0, got {window}")
+        n = system.n_sites
+        prefactors = np.ascontiguousarray(prefactors, dtype=float)
+        if prefactors.shape != (n,) or np.any(prefactors < 0):
+            raise ConfigError("prefactors", f"expected ({n},) non-negative, got {prefactors.shape}")
+        self.system = system
+        self.n_sites = n
+        self.temperature = float(temperature)
+        self.prefactors = prefactors
+        self.bias = np.ascontiguousarray(system.bias if bias is None else bias, dtype=float)
+        self.couplings = np.ascontiguousarray(system.couplings, dtype=float)
+        self.delta0_sq = np.ascontiguousarray(system.delta0, dtype=float) ** 2
+        self.width = float(window) * self.temperature
+        self.kernel = kernel
+
+    def new_state(self, spins):
+        """State for configuration ``spins`` (N,) of +-1/2 at clock 0; fields from scratch."""
+        spins = np.array(spins, dtype=float)
+        if spins.shape != (self.n_sites,) or not np.all(np.abs(spins) == 0.5):
+            raise ConfigError("initial_state", "expected (N,) values +-1/2")
+        fields = tls_local_fields(spins, self.bias, self.couplings)
+        energy = tls_energy(spins, self.bias, self.couplings)
+        state = {"config": spins, "fields": fields, "center": np.empty(self.n_sites),
+                 "tree": new_tree(self.n_sites), "scalars": np.array([0.0, energy]),
+                 "counters": np.zeros(5, dtype=np.int64)}
+        self.refresh(state)
+        return state
+
+    def refresh(self, state):
+        """Rebuild every thinning bound (after prefactors, T or the fields changed)."""
+        _init_bounds(state["config"], state["fields"], state["center"], state["tree"],
+                     self.prefactors, self.delta0_sq, self.temperature, self.width)
+
+    def rates(self, state):
+        """(N,) current flip rates prefactor_i g_i(2 S_i h_i) (for tests and diagnostics)."""
+        x = 2.0 * state["config"] * state["fields"]
+        return np.array([p * state_factor(xi, d, self.temperature)
+                         for p, xi, d in zip(self.prefactors, x, self.delta0_sq)])
+
+    def advance(self, state, times, rng, budget, out):
+        """Run at most ``budget`` trials, recording into ``out`` at the grid ``times``.
+
+        times : (n_times,) increasing, same clock as state["scalars"][0]
+        out : dict of preallocated "energy" (n_times,), "excitations" (n_times,),
+            "config" (n_times, N) int8, filled from index state["counters"][2] on
+        Returns True when every grid time has been recorded.
+        """
+        if self.kernel == "fast":
+            _thinning_kernel(state["config"], state["fields"], self.couplings, self.prefactors,
+                             self.delta0_sq, self.temperature, self.width, state["center"],
+                             state["tree"], state["scalars"], state["counters"], times, rng,
+                             int(budget), out["energy"], out["excitations"], out["config"])
+        else:
+            from .reference import tls_reference_kernel
+            tls_reference_kernel(state["config"], state["fields"], self.couplings,
+                                 self.prefactors, self.delta0_sq, self.temperature,
+                                 state["scalars"], state["counters"], times, rng, int(budget),
+                                 out["energy"], out["excitations"], out["config"])
+        return bool(state["counters"][NEXT_TIME] >= times.shape[0])
+
+    def field_error(self, state):
+        """Max |h_incremental - h_scratch| / max(1, |h|) and the same for the energy."""
+        spins = state["config"]
+        fields = tls_local_fields(spins, self.bias, self.couplings)
+        energy = tls_energy(spins, self.bias, self.couplings)
+        err_h = np.max(np.abs(state["fields"] - fields) / np.maximum(1.0, np.abs(fields)))
+        err_e = abs(state["scalars"][1] - energy) / max(1.0, abs(energy))
+        return float(err_h), float(err_e)
