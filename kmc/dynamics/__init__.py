@@ -1,0 +1,12 @@
+"""Time-domain dynamics: exact kinetic Monte Carlo engines and the exact master equation.
+
+Modules: ``tls_engine`` and ``electron_engine`` (fast exact kernels), ``reference`` (slow
+Gillespie kernels they are tested against), ``master`` (all-configuration master
+equation), ``preparation`` (random / static-MC states, baselines, pulses),
+``observables``, ``checkpoint``, ``params`` and the driver ``run.simulate``.
+"""
+from .master import MasterEquation
+from .params import DynamicsParams
+from .run import DynamicsResult, simulate
+
+__all__ = ["DynamicsParams", "DynamicsResult", "MasterEquation", "simulate"]

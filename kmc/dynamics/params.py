@@ -1,0 +1,122 @@
+"""Frozen, validated parameters of one dynamics run (kmc.dynamics.run.simulate).
+
+Units: temperatures and energies in J; times in 1/(a J^3) (TLS) or 1/Gamma0 (electron glass);
+lengths in r_nn.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+METHODS = ("kmc", "exact")
+KERNELS = ("fast", "reference")
+PROTOCOLS = ("quench", "pulse", "state")
+
+
+@dataclass(frozen=True)
+class DynamicsParams:
+    """Parameters of a time-domain experiment (PHYSICS.md section 4).
+
+    Attributes
+    ----------
+    temperature : float
+        T at which the system evolves (the final temperature), > 0.
+    method : "kmc" or "exact"
+        Kinetic Monte Carlo, or the master equation over all configurations (small N).
+    kernel : "fast" or "reference"
+        KMC kernel: exact thinning (default) or the slow Gillespie reference.
+    protocol : "quench", "pulse" or "state"
+        quench: start in equilibrium at ``initial_temperature`` (inf: random states);
+        pulse: start in equilibrium at T, evolve for ``waiting_time`` with the extra bias
+        ``pulse_strength`` g_i (g ~ N(0, 1), one pattern per realization), then remove it
+        at t = 0; state: start from ``initial_state``.
+    initial_temperature : float
+        T0 of the quench, > 0 or inf.
+    pulse_strength, waiting_time : float
+        F (units of J) and t_w of the pulse protocol.
+    initial_state : tuple or None
+        (N,) S_i = +-1/2 (TLS) or n_i in {0, 1} (electron) for the "state" protocol.
+    t_min, t_max, n_times : float, float, int
+        Log-spaced sampling grid, n_times points from t_min to t_max inclusive.
+    replicas : int
+        Independent trajectories of the realization (independent initial states too).
+    a : float
+        TLS phonon coupling; static prefactor a Delta0_i^2.
+    gamma0, xi, hop_cutoff : float
+        Electron glass: static prefactor Gamma0 e^(-r_ij/xi) on the pairs r_ij <= hop_cutoff.
+        Defaults: xi = 0.1 (the paper's r_nn/xi = 10) and hop_cutoff = 2 r_nn, where
+        e^(-r/xi) = 2e-9 is negligible next to the typical nearest-neighbour e^(-r_nn/xi).
+    mc_preparation_sweeps : int
+        Static-MC sweeps of each replica's independent chain when preparing equilibrium
+        at a finite T0 (or at T for the pulse protocol).
+    mc_equilibration_sweeps, mc_sampling_sweeps : int
+        Static-MC baseline at T: discarded sweeps, then measured sweeps.
+    window : float
+        Thinning window half-width in units of T (efficiency only; results are exact).
+    checkpoint_interval : float
+        Wall-clock seconds between checkpoints (only with a checkpoint path).
+    chunk_trials : int
+        Trials per kernel call; checkpoints are written between calls.
+    """
+
+    temperature: float
+    method: str = "kmc"
+    kernel: str = "fast"
+    protocol: str = "quench"
+    initial_temperature: float = math.inf
+    pulse_strength: float = 0.0
+    waiting_time: float = 0.0
+    initial_state: tuple | None = None
+    t_min: float = 1e-2
+    t_max: float = 1e4
+    n_times: int = 40
+    replicas: int = 16
+    a: float = 1.0
+    gamma0: float = 1.0
+    xi: float = 0.1
+    hop_cutoff: float = 2.0
+    mc_preparation_sweeps: int = 500
+    mc_equilibration_sweeps: int = 500
+    mc_sampling_sweeps: int = 2000
+    window: float = 1.0
+    checkpoint_interval: float = 600.0
+    chunk_trials: int = 1_000_000
+
+    def __post_init__(self):
+        def need(ok, key, msg, value):
+            if not ok:
+                raise ConfigError(f"dynamics.{key}", f"{msg}, got {value!r}")
+
+        need(self.temperature > 0 and math.isfinite(self.temperature), "temperature",
+             "must be finite and > 0", self.temperature)
+        need(self.method in METHODS, "method", f"expected one of {METHODS}", self.method)
+        need(self.kernel in KERNELS, "kernel", f"expected one of {KERNELS}", self.kernel)
+        need(self.protocol in PROTOCOLS, "protocol", f"expected one of {PROTOCOLS}",
+             self.protocol)
+        need(self.initial_temperature > 0, "initial_temperature", "must be > 0 or inf",
+             self.initial_temperature)
+        need(self.waiting_time >= 0, "waiting_time", "must be >= 0", self.waiting_time)
+        need(0 < self.t_min < self.t_max, "t_min", "need 0 < t_min < t_max",
+             (self.t_min, self.t_max))
+        need(self.n_times >= 2, "n_times", "must be >= 2", self.n_times)
+        need(self.replicas >= 1, "replicas", "must be >= 1", self.replicas)
+        for key in ("a", "gamma0", "xi", "hop_cutoff", "window", "chunk_trials"):
+            need(getattr(self, key) > 0, key, "must be > 0", getattr(self, key))
+        for key in ("mc_preparation_sweeps", "mc_equilibration_sweeps"):
+            need(getattr(self, key) >= 0, key, "must be >= 0", getattr(self, key))
+        need(self.mc_sampling_sweeps >= 1, "mc_sampling_sweeps", "must be >= 1",
+             self.mc_sampling_sweeps)
+        need(self.checkpoint_interval >= 0, "checkpoint_interval", "must be >= 0",
+             self.checkpoint_interval)
+        if self.protocol == "state":
+            need(self.initial_state is not None, "initial_state",
+                 "protocol 'state' needs an initial state", None)
+        if self.initial_state is not None:
+            object.__setattr__(self, "initial_state",
+                               tuple(float(v) for v in np.ravel(self.initial_state)))
+
+    def times(self):
+        """(n_times,) log-spaced sampling times from t_min to t_max."""
+        return np.logspace(np.log10(self.t_min), np.log10(self.t_max), self.n_times)
