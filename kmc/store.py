@@ -47,7 +47,7 @@ def dos_edges(config):
         lo, hi = out.dos_range
     else:
         w, j = config.disorder.W, config.disorder.J
-        half = 4.0 * np.hypot(w, j) if config.model.name == "tls" else w / 2.0 + 2.0 * j
+        half = 4.0 * np.hypot(w, j) if config.model.name == "tls" else w / 2.0 + 5.0 * j
         lo, hi = -half, half
     return np.linspace(lo, hi, out.dos_bins + 1)
 
@@ -62,9 +62,9 @@ def identity(config):
 
 
 def point_config_json(config):
+    """What defines a point's numbers: its model, disorder and solver tables."""
     resolved = config.resolved()
-    resolved.pop("sweep")
-    return json.dumps(resolved, sort_keys=True)
+    return json.dumps({k: resolved[k] for k in ("model", "disorder", "solver")}, sort_keys=True)
 
 
 def versions():
