@@ -48,7 +48,9 @@ def rate_histogram(rates_list, bins, log=True, range=None):
     log : bool
         Histogram of ln lambda (density per unit ln lambda) or of lambda (per unit lambda).
     range : (float, float) or None
-        Range of the variable when ``bins`` is an int; None = the range of all rates.
+        Range of the variable when ``bins`` is an int; None = the range of all rates
+        widened by 5% of its span on each side, so that cut-offs at the extreme rates lie
+        inside the histogram and ``plateau_edges`` can find them.
 
     Returns
     -------
@@ -73,7 +75,9 @@ def rate_histogram(rates_list, bins, log=True, range=None):
         raise ValueError("rates_list: need at least one realization")
     if np.ndim(bins) == 0:
         if range is None:
-            range = (min(v.min() for v in values), max(v.max() for v in values))
+            lo, hi = min(v.min() for v in values), max(v.max() for v in values)
+            pad = 0.05 * (hi - lo)
+            range = (lo - pad, hi + pad)
         edges = np.linspace(range[0], range[1], int(bins) + 1)
     else:
         edges = np.asarray(bins, dtype=float)

@@ -8,29 +8,21 @@ import scipy.integrate
 import scipy.optimize
 import scipy.special
 
-from kmc import model
+from kmc import meanfield, model
 from kmc.linear import (distance_matrix_spectrum, electron_rate_matrix, electron_spectrum,
                         equilibrium_pair_currents, fermi_occupations, nn_distance_estimate)
 from kmc.systems import ElectronSystem
 
 
-def mf_energies(system, temperature, mu=0.0, tol=1e-12, max_sweeps=20_000):
-    """Sequential (Gauss-Seidel) iteration of Eq. 20 at fixed mu: a stand-in for the solver.
+def mf_energies(system, temperature, mu=0.0):
+    """Eq. 20 solution at fixed mu from the mean-field solver, checked converged.
 
     The linearization only needs a fixed point of E = eps + C (f(E) - K) for the given mu;
     the particle number it implies does not matter for these tests.
     """
-    e = system.site_energies.copy()
-    c, k = system.interactions, system.filling
-    for _ in range(max_sweeps):
-        change = 0.0
-        for i in range(e.size):
-            new = system.site_energies[i] + c[i] @ (model.fermi(e, mu, temperature) - k)
-            change = max(change, abs(new - e[i]))
-            e[i] = new
-        if change < tol:
-            return e
-    raise RuntimeError("Eq. 20 iteration did not converge")
+    result = meanfield.solve(system, temperature, tol=1e-12, rng=0, mu=mu)
+    assert result.converged and result.residual < 1e-10
+    return result.fields
 
 
 def make_system(seed, n, **kw):

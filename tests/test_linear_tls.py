@@ -2,28 +2,17 @@
 import numpy as np
 import pytest
 
-from kmc import model
+from kmc import meanfield
 from kmc.linear import (tls_rate_equation, tls_rate_fixed_point, tls_rate_matrix, tls_rates,
                         tls_spectrum)
 from kmc.systems import TLSSystem
 
 
-def eq4_fields(system, temperature, tol=1e-12, max_sweeps=5000):
-    """Sequential (Gauss-Seidel) iteration of Eq. 4: a small stand-in for the mean-field
-    solver. Each single-site update lowers the mean-field free energy, so it converges."""
-    x = system.bias.copy()
-    couplings, t2 = system.couplings, 2.0 * temperature
-    for _ in range(max_sweeps):
-        change = 0.0
-        for i in range(x.size):
-            new = system.bias[i] + 0.25 * couplings[i] @ np.tanh(x / t2)
-            change = max(change, abs(new - x[i]))
-            x[i] = new
-        if change < tol:
-            assert np.max(np.abs(x - model.tls_mean_field_map(
-                x, system.bias, couplings, temperature))) < 10 * tol
-            return x
-    raise RuntimeError("Eq. 4 iteration did not converge")
+def eq4_fields(system, temperature):
+    """Eq. 4 solution from the mean-field solver, checked converged."""
+    result = meanfield.solve(system, temperature, tol=1e-12, rng=0)
+    assert result.converged and result.residual < 1e-10
+    return result.fields
 
 
 def make_system(seed, n, **kw):

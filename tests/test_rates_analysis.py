@@ -84,3 +84,27 @@ def test_paired_relative_error():
     lam_with, rel = paired_relative_error([2.0, 1.0, 4.0], [1.0, 4.0, 1.5])
     np.testing.assert_allclose(lam_with, [1.0, 2.0, 4.0])
     np.testing.assert_allclose(rel, [0.0, 0.25, 0.0])
+
+
+def test_figures_draw(tmp_path):
+    """Smoke test: every figure function draws and saves with the Agg canvas."""
+    from analysis import plots_rates
+    from analysis.relaxation import relaxation_series
+    rng = np.random.default_rng(3)
+    rates_list = [np.exp(rng.uniform(-12, -2, 300)) for _ in range(5)]
+    log_hist = rate_histogram(rates_list, 40)
+    cut = plateau_edges(log_hist[0], log_hist[1])
+    lin_hist = rate_histogram(rates_list, np.linspace(cut[0], 20 * cut[0], 21), log=False)
+    fit = fit_inverse_rate(*lin_hist, cut[0], 20 * cut[0])
+    figs = [
+        plots_rates.rate_distribution_figure([log_hist], [lin_hist], [fit], [cut], ["x"]),
+        plots_rates.relative_error_figure(*paired_relative_error(rates_list[0],
+                                                                 rates_list[0] * 1.01),
+                                          lam_without=rates_list[0] * 1.01, label="t"),
+        plots_rates.distance_spectrum_figure([log_hist], [300], 0.1,
+                                             side=lambda n: n**0.5 - 1),
+        plots_rates.relaxation_figure(relaxation_series(rates_list, *cut)),
+    ]
+    for k, fig in enumerate(figs):
+        fig.savefig(tmp_path / f"f{k}.png", dpi=50)
+        assert (tmp_path / f"f{k}.png").stat().st_size > 1000
