@@ -1,0 +1,130 @@
+"""Kinetic Monte Carlo of the electron glass: exactness of the thinning kernel.
+
+Fixed seeds; 4-standard-error z-tests or p > 1e-3 for KS and chi-square tests.
+"""
+import numpy as np
+import pytest
+from scipy import stats
+
+from kmc import ElectronSystem
+from kmc.dynamics import DynamicsParams, MasterEquation, simulate
+from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
+from kmc.dynamics.tls_engine import EVENTS, VIOLATIONS
+
+Z = 4.0
+P_MIN = 1e-3
+
+
+def engine_for(system, temperature, xi=0.5, cutoff=2.0, kernel="fast"):
+    pairs, r = hop_pairs(system.distances, cutoff)
+    return ElectronEngine(system, temperature, pairs, pair_prefactors(r, xi), kernel=kernel)
+
+
+def empty_out(n_times, n):
+    return {"energy": np.zeros(n_times), "excitations": np.zeros(n_times),
+            "config": np.zeros((n_times, n), dtype=np.int8)}
+
+
+def random_occupation(rng, n, m):
+    occ = np.zeros(n, dtype=np.int8)
+    occ[rng.permutation(n)[:m]] = 1
+    return occ
+
+
+def chi_square_p(counts, probabilities):
+    expected = probabilities * counts.sum()
+    big = expected >= 5
+    obs = np.append(counts[big], counts[~big].sum())
+    exp = np.append(expected[big], expected[~big].sum())
+    if exp[-1] == 0:
+        obs, exp = obs[:-1], exp[:-1]
+    return stats.chisquare(obs, exp).pvalue
+
+
+def test_hop_pairs_respect_cutoff():
+    system = ElectronSystem.random(np.random.default_rng(1), 50)
+    pairs, r = hop_pairs(system.distances, 1.5)
+    d = system.distances
+    assert np.all(r <= 1.5) and np.all(pairs[:, 0] < pairs[:, 1])
+    assert len(pairs) == np.count_nonzero(np.triu(d <= 1.5, 1))
+
+
+@pytest.mark.parametrize("kernel", ["fast", "reference"])
+def test_waiting_times_and_hop_choice_are_exact(kernel):
+    """From a frozen configuration: first-hop time ~ Exp(total rate) (KS, p > 1e-3) and the
+    hopping pair is chosen with probability gamma_p / total (chi-square, p > 1e-3)."""
+    system = ElectronSystem.random(np.random.default_rng(2), 14)
+    engine = engine_for(system, 0.3, kernel=kernel)
+    occ = random_occupation(np.random.default_rng(3), 14, 7)
+    rates = engine.rates(engine.new_state(occ))
+    rng = np.random.default_rng(4)
+    grid, out = np.array([np.inf]), empty_out(1, 14)
+    count = 4000
+    waits, chosen = np.empty(count), np.empty(count, dtype=int)
+    lookup = {tuple(p): k for k, p in enumerate(engine.pairs)}
+    for k in range(count):
+        state = engine.new_state(occ)
+        while state["counters"][EVENTS] == 0:
+            engine.advance(state, grid, rng, 1, out)
+        assert state["counters"][VIOLATIONS] == 0
+        waits[k] = state["scalars"][0]
+        changed = np.flatnonzero(state["config"] != occ)
+        assert changed.size == 2 and state["config"].sum() == 7
+        chosen[k] = lookup[tuple(changed)]
+    assert stats.kstest(waits, "expon", args=(0, 1.0 / rates.sum())).pvalue > P_MIN
+    assert chi_square_p(np.bincount(chosen, minlength=len(rates)), rates / rates.sum()) > P_MIN
+
+
+def test_long_run_occupations_match_boltzmann():
+    """Miller-Abrahams rates obey detailed balance: configurations sampled 5 relaxation
+    times apart along one trajectory follow the master equation's stationary vector,
+    which is the Boltzmann distribution (chi-square over C(6, 3) = 20, p > 1e-3)."""
+    system = ElectronSystem.random(np.random.default_rng(5), 6)
+    t = 0.4
+    engine = engine_for(system, t)
+    me = MasterEquation(system, t, engine.prefactors, pairs=engine.pairs)
+    np.testing.assert_allclose(me.stationary(), me.boltzmann(t), rtol=1e-8, atol=1e-14)
+    gap = np.sort(-np.linalg.eigvals(me.generator).real)[1]
+    n_samples = 3000
+    times = 10.0 / gap + np.arange(n_samples) * 5.0 / gap
+    state = engine.new_state(me.configs[0])
+    out = empty_out(n_samples, 6)
+    assert engine.advance(state, times, np.random.default_rng(6), 10**9, out)
+    index = {tuple(c): k for k, c in enumerate(me.configs)}
+    counts = np.bincount([index[tuple(c)] for c in out["config"]], minlength=me.n_states)
+    assert chi_square_p(counts, me.stationary()) > P_MIN
+
+
+def test_incremental_site_energies_equal_recomputation_after_1e5_events():
+    """E_i and H kept by O(N) updates equal a full recomputation after 1e5 hops (1e-9)."""
+    system = ElectronSystem.random(np.random.default_rng(7), 200)
+    engine = engine_for(system, 0.3, xi=0.3)
+    state = engine.new_state(random_occupation(np.random.default_rng(8), 200, 100))
+    grid, out = np.array([np.inf]), empty_out(1, 200)
+    rng = np.random.default_rng(9)
+    while state["counters"][EVENTS] < 100_000:
+        engine.advance(state, grid, rng, 50_000, out)
+        err_h, err_e = engine.field_error(state)
+        assert err_h < 1e-9 and err_e < 1e-9, (state["counters"], err_h, err_e)
+    assert state["config"].sum() == 100
+    assert state["counters"][VIOLATIONS] == 0
+
+
+def test_fast_and_reference_kernels_agree():
+    """Same seeds: energy, excitation and occupation curves agree within 4 two-sample SE."""
+    system = ElectronSystem.random(np.random.default_rng(10), 8)
+    base = dict(temperature=0.3, xi=0.5, t_min=0.1, t_max=300.0, n_times=10, replicas=3000,
+                mc_equilibration_sweeps=100, mc_sampling_sweeps=200)
+    mf = np.zeros(8)
+    fast = simulate(system, DynamicsParams(**base), seed=13, mean_field=mf)
+    ref = simulate(system, DynamicsParams(kernel="reference", **base), seed=13, mean_field=mf)
+    for a, b in ((fast.energy, ref.energy), (fast.excitations, ref.excitations),
+                 (fast.occupation, ref.occupation)):
+        se = np.sqrt(a.stderr**2 + b.stderr**2)
+        assert np.all(np.abs(a.mean - b.mean) <= Z * np.maximum(se, 1e-12))
+
+
+def test_empty_pair_list_is_an_error():
+    system = ElectronSystem.random(np.random.default_rng(1), 6)
+    with pytest.raises(ValueError, match="hop_cutoff"):
+        simulate(system, DynamicsParams(temperature=1.0, hop_cutoff=1e-6), mean_field=np.zeros(6))
