@@ -125,15 +125,21 @@ def solve_reference(system, temperature, *, tol=1e-10, max_sweeps=10_000, rng=No
     if electron and mu is None:
         mu_value = chemical_potential(x, system.n_electrons, temperature)
     converged = False
+    # each site's tanh (TLS) or charge f - K (electron) as of its last update
+    if electron:
+        state = model.fermi(x, mu_value, temperature) - system.filling
+    else:
+        state = np.tanh(x / t2)
     for sweep in range(1, max_sweeps + 1):
         _shuffle_reference(order, rng)
         change = 0.0
         for i in order:
             if electron:
-                occ = model.fermi(x, mu_value, temperature) - system.filling
-                new = system.site_energies[i] + system.interactions[i] @ occ
+                new = system.site_energies[i] + system.interactions[i] @ state
+                state[i] = model.fermi(new, mu_value, temperature) - system.filling
             else:
-                new = system.bias[i] + 0.25 * system.couplings[i] @ np.tanh(x / t2)
+                new = system.bias[i] + 0.25 * system.couplings[i] @ state
+                state[i] = np.tanh(new / t2)
             change = max(change, abs(new - x[i]))
             x[i] = new
         if electron and mu is None:
@@ -195,64 +201,102 @@ def _shuffle(order, rng):
 
 
 @numba.njit(cache=True)
+def _base_plus_matvec(base, matrix, scale, vector, out):
+    """out = base + scale * matrix @ vector, accumulated in float64 whatever the matrix dtype."""
+    for i in range(base.shape[0]):
+        row = matrix[i]
+        acc = 0.0
+        for j in range(vector.shape[0]):
+            acc += row[j] * vector[j]
+        out[i] = base[i] + scale * acc
+
+
+@numba.njit(cache=True)
+def _push(fields, row, scale):
+    for j in range(fields.shape[0]):
+        fields[j] += scale * row[j]
+
+
+@numba.njit(cache=True)
 def _tls_gauss_seidel(couplings, bias, fields, temperature, tol, max_sweeps, order, rng):
-    """In place: Delta'_i <- Delta_i + 1/4 sum_j J_ij tanh(Delta'_j/2T), random order."""
+    """In place: Delta'_i <- Delta_i + 1/4 sum_j J_ij tanh(Delta'_j/2T), random order.
+
+    "Push" form of Gauss-Seidel: ``current`` holds the right-hand side of every site with
+    the latest spins, so updating site i is reading current[i]; when its tanh changes,
+    the change is pushed to every field through column i (= row i, J is symmetric).
+    The sequence of updates is that of the textbook form, but a site whose tanh does not
+    change (saturated at +-1 at low T) costs O(1) instead of O(N).
+    """
     n = bias.shape[0]
     t2 = 2.0 * temperature
-    spins = np.empty(n)  # tanh(Delta'_j / 2T), kept current
+    spins = np.empty(n)  # tanh(Delta'_j / 2T) of the last update of j
     for j in range(n):
         spins[j] = math.tanh(fields[j] / t2)
+    current = np.empty(n)
+    _base_plus_matvec(bias, couplings, 0.25, spins, current)
     for sweep in range(1, max_sweeps + 1):
         _shuffle(order, rng)
         change = 0.0
         for k in range(n):
             i = order[k]
-            row = couplings[i]
-            acc = 0.0
-            for j in range(n):
-                acc += row[j] * spins[j]
-            new = bias[i] + 0.25 * acc
+            new = current[i]
             change = max(change, abs(new - fields[i]))
             fields[i] = new
-            spins[i] = math.tanh(new / t2)
+            spin = math.tanh(new / t2)
+            delta = spin - spins[i]
+            if delta != 0.0:
+                spins[i] = spin
+                _push(current, couplings[i], 0.25 * delta)
         if change < tol:
             return sweep, True
+        if sweep % 64 == 0:  # bound the rounding drift of the pushed sums
+            _base_plus_matvec(bias, couplings, 0.25, spins, current)
     return max_sweeps, False
+
+
+@numba.njit(cache=True)
+def _electron_charges(fields, mu, filling, t2, out):
+    for j in range(fields.shape[0]):
+        out[j] = 0.5 * (1.0 - math.tanh((fields[j] - mu) / t2)) - filling
 
 
 @numba.njit(cache=True)
 def _electron_gauss_seidel(interactions, site_energies, fields, filling, n_electrons,
                            temperature, tol, max_sweeps, order, rng, fix_count, mu):
-    """In place: E_i <- eps_i + sum_j C_ij (f(E_j) - K); mu re-fixed by the count each sweep."""
+    """In place: E_i <- eps_i + sum_j C_ij (f(E_j) - K); mu re-fixed by the count each sweep.
+
+    Push form as in ``_tls_gauss_seidel``. A new mu enters each charge when its site is
+    next visited (its change is pushed then), exactly like a new neighbouring field.
+    """
     n = site_energies.shape[0]
     t2 = 2.0 * temperature
-    charge = np.empty(n)  # f(E_j) - K, kept current
+    charge = np.empty(n)  # f(E_j) - K of the last update of j
     if fix_count:
         mu = _chemical_potential(fields, float(n_electrons), temperature)
-    for j in range(n):
-        charge[j] = 0.5 * (1.0 - math.tanh((fields[j] - mu) / t2)) - filling
+    _electron_charges(fields, mu, filling, t2, charge)
+    current = np.empty(n)
+    _base_plus_matvec(site_energies, interactions, 1.0, charge, current)
     for sweep in range(1, max_sweeps + 1):
         _shuffle(order, rng)
         change = 0.0
         for k in range(n):
             i = order[k]
-            row = interactions[i]
-            acc = 0.0
-            for j in range(n):
-                acc += row[j] * charge[j]
-            new = site_energies[i] + acc
+            new = current[i]
             change = max(change, abs(new - fields[i]))
             fields[i] = new
-            charge[i] = 0.5 * (1.0 - math.tanh((new - mu) / t2)) - filling
+            q = 0.5 * (1.0 - math.tanh((new - mu) / t2)) - filling
+            delta = q - charge[i]
+            if delta != 0.0:
+                charge[i] = q
+                _push(current, interactions[i], delta)
         if fix_count:
             new_mu = _chemical_potential(fields, float(n_electrons), temperature)
             change = max(change, abs(new_mu - mu))
-            if new_mu != mu:
-                mu = new_mu
-                for j in range(n):
-                    charge[j] = 0.5 * (1.0 - math.tanh((fields[j] - mu) / t2)) - filling
+            mu = new_mu
         if change < tol:
             return sweep, True, mu
+        if sweep % 64 == 0:
+            _base_plus_matvec(site_energies, interactions, 1.0, charge, current)
     return max_sweeps, False, mu
 
 

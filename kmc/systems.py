@@ -72,6 +72,7 @@ class TLSSystem:
             count = sum(n_sites - 1 - i for i in range(start, stop))
             u = rng.standard_normal(count)
             _fill_dipolar_rows(couplings, u, positions, side, float(J), start, stop)
+        _mirror_upper(couplings)
         bias = rng.normal(0.0, W, n_sites) if W > 0 else np.zeros(n_sites)
         log_d0 = rng.uniform(np.log(delta0_min), np.log(delta0_max), n_sites)
         return cls(bias, np.exp(log_d0), couplings, positions, side)
@@ -178,8 +179,12 @@ def _coupling_matrix(key, values, n):
 def _min_image_distance(positions, side, i, j):
     r2 = 0.0
     for k in range(positions.shape[1]):
+        # positions lie in [0, side), so |dx| < side and one shift gives the minimum image
         dx = positions[i, k] - positions[j, k]
-        dx -= side * np.rint(dx / side)
+        if dx > 0.5 * side:
+            dx -= side
+        elif dx < -0.5 * side:
+            dx += side
         r2 += dx * dx
     return np.sqrt(r2)
 
@@ -191,10 +196,20 @@ def _fill_dipolar_rows(out, u, positions, side, scale, start, stop):
     for i in range(start, stop):
         for j in range(i + 1, n):
             r = _min_image_distance(positions, side, i, j)
-            value = scale * u[k] / (r * r * r)
-            out[i, j] = value
-            out[j, i] = value
+            out[i, j] = scale * u[k] / (r * r * r)
             k += 1
+
+
+@numba.njit(cache=True)
+def _mirror_upper(out):
+    """Copy the upper triangle into the lower one, in tiles that stay in cache."""
+    n = out.shape[0]
+    tile = 64
+    for bi in range(0, n, tile):
+        for bj in range(bi, n, tile):
+            for i in range(bi, min(bi + tile, n)):
+                for j in range(max(bj, i + 1), min(bj + tile, n)):
+                    out[j, i] = out[i, j]
 
 
 @numba.njit(cache=True)
@@ -202,6 +217,5 @@ def _fill_coulomb(out, positions, side, scale):
     n = out.shape[0]
     for i in range(n):
         for j in range(i + 1, n):
-            value = scale / _min_image_distance(positions, side, i, j)
-            out[i, j] = value
-            out[j, i] = value
+            out[i, j] = scale / _min_image_distance(positions, side, i, j)
+    _mirror_upper(out)
