@@ -6,9 +6,11 @@ what was found. ``[sweep]`` expands a run into points, each a complete ``RunConf
 
 Layout of a run file (all tables optional except ``[model]``)::
 
-    [model]     name, N, dimension, density, temperature, filling
+    [model]     name, N, dimension, density, temperature, filling, a, xi, gamma0
     [disorder]  W, J, delta0_min, delta0_max
     [solver]    tol, max_sweeps, init, anneal, precision
+    [linear]    linearized rates per realization (present = enabled)
+    [dynamics]  time-domain experiment per realization (present = enabled)
     [ensemble]  realizations, seed, workers, backend, scheduler
     [output]    path, figures, dos_bins, dos_range, flush_seconds
     [sweep]     mode = "grid" | "zip", "<table>.<key>" = [values...],
@@ -55,6 +57,9 @@ class ModelConfig:
     density: float = _spec(1.0, _positive, "sites per unit volume (lengths in r_nn)")
     temperature: float = _spec(0.05, _positive, "T in units of J")
     filling: float = _spec(0.5, None, "electron glass: K = M / N in (0, 1)")
+    a: float = _spec(1.0, _positive, "TLS phonon prefactor: rates a Delta0^2 ..., time in 1/(a J^3)")
+    xi: float = _spec(0.1, _positive, "electron localization length (r_nn / xi = 10)")
+    gamma0: float = _spec(1.0, _positive, "electron rate prefactor Gamma0, time in 1/Gamma0")
 
     @property
     def d(self):
@@ -76,6 +81,42 @@ class SolverConfig:
     init: str = _spec("bare", _choice("bare", "random"), "initial fields")
     anneal: tuple = _spec((), None, "temperatures visited before the target one")
     precision: str = _spec("float64", _choice("float64", "float32"), "coupling matrix dtype")
+
+
+@dataclass(frozen=True)
+class LinearConfig:
+    enabled: bool = _spec(False, None, "compute the linearized rates (a [linear] table enables)")
+    interactions: bool = _spec(False, None, "also the spectrum with the interaction term "
+                                            "(TLS: f of App. B; electron: Eq. 23)")
+    distance_matrix: bool = _spec(False, None, "electron: also the bare e^(-r/xi) spectrum (Fig. 16)")
+    bins: int = _spec(80, _positive, "bins of the ln(lambda) histogram")
+    alpha: float = _spec(0.5, _positive, "plateau-edge level (analysis.rates.plateau_edges)")
+    times_per_decade: int = _spec(10, _positive, "time grid of the relaxation prediction")
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    """Mirrors kmc.dynamics.DynamicsParams (which checks the values); T, a, xi, gamma0 come
+    from [model]."""
+
+    enabled: bool = _spec(False, None, "run the experiment (a [dynamics] table enables)")
+    method: str = _spec("kmc", _choice("kmc", "exact"), "kinetic Monte Carlo or master equation")
+    kernel: str = _spec("fast", _choice("fast", "reference"), "KMC kernel")
+    protocol: str = _spec("quench", _choice("quench", "pulse", "state"), "experiment")
+    initial_temperature: float = _spec(math.inf, None, "quench: T0 (inf = random states)")
+    pulse_strength: float = _spec(0.0, _non_negative, "pulse: F, units of J")
+    waiting_time: float = _spec(0.0, _non_negative, "pulse: t_w")
+    initial_state_file: str = _spec("", None, "state: .npy of shape (N,) or (R, N)")
+    t_min: float = _spec(1e-2, _positive, "first sample time")
+    t_max: float = _spec(1e4, _positive, "last sample time")
+    n_times: int = _spec(40, _positive, "log-spaced sample times")
+    replicas: int = _spec(16, _positive, "trajectories per realization")
+    hop_cutoff: float = _spec(2.0, _positive, "electron: largest hop distance, units of r_nn")
+    mc_preparation_sweeps: int = _spec(500, _non_negative, "static MC sweeps to prepare T0")
+    mc_equilibration_sweeps: int = _spec(500, _non_negative, "static MC baseline: discarded")
+    mc_sampling_sweeps: int = _spec(2000, _positive, "static MC baseline: measured")
+    window: float = _spec(1.0, _positive, "thinning window, units of T (speed only)")
+    checkpoint_interval: float = _spec(600.0, _non_negative, "seconds between checkpoints")
 
 
 @dataclass(frozen=True)
@@ -106,8 +147,10 @@ class SweepConfig:
 
 
 SECTIONS = {"model": ModelConfig, "disorder": DisorderConfig, "solver": SolverConfig,
+            "linear": LinearConfig, "dynamics": DynamicsConfig,
             "ensemble": EnsembleConfig, "output": OutputConfig}
-_SWEEPABLE = ("model", "disorder", "solver")
+_SWEEPABLE = ("model", "disorder", "solver", "linear", "dynamics")
+_ENABLED_BY_PRESENCE = ("linear", "dynamics")
 
 
 @dataclass(frozen=True)
@@ -117,6 +160,8 @@ class RunConfig:
     model: ModelConfig = ModelConfig()
     disorder: DisorderConfig = DisorderConfig()
     solver: SolverConfig = SolverConfig()
+    linear: LinearConfig = LinearConfig()
+    dynamics: DynamicsConfig = DynamicsConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
     output: OutputConfig = OutputConfig()
     sweep: SweepConfig = SweepConfig()
@@ -132,8 +177,12 @@ class RunConfig:
             key = sorted(unknown)[0]
             raise ConfigError(key, f"unknown table; expected one of "
                                    f"{', '.join(sorted(list(SECTIONS) + ['sweep']))}")
-        parts = {name: _build(section, data.get(name, {}), name)
-                 for name, section in SECTIONS.items()}
+        parts = {}
+        for name, section in SECTIONS.items():
+            table = data.get(name, {})
+            if name in _ENABLED_BY_PRESENCE and name in data and isinstance(table, dict):
+                table = {"enabled": True, **table}
+            parts[name] = _build(section, table, name)
         parts["sweep"] = _build_sweep(data.get("sweep", {}))
         config = cls(**parts, text=text)
         config.validate()
@@ -161,10 +210,24 @@ class RunConfig:
                               f"got {dis.delta0_min}")
         for t in self.solver.anneal:
             _positive("solver.anneal", t)
+        if self.dynamics.enabled:
+            self.dynamics_params()  # DynamicsParams checks its own values
+            if self.dynamics.protocol == "state" and not self.dynamics.initial_state_file:
+                raise ConfigError("dynamics.initial_state_file",
+                                  "protocol 'state' needs a .npy file of initial states")
         if self.output.dos_range and not (len(self.output.dos_range) == 2
                                           and self.output.dos_range[0] < self.output.dos_range[1]):
             raise ConfigError("output.dos_range", f"expected [lo, hi] with lo < hi, "
                                                   f"got {list(self.output.dos_range)}")
+
+    def dynamics_params(self, initial_state=None):
+        """kmc.dynamics.DynamicsParams of this (point) configuration."""
+        from .dynamics.params import DynamicsParams
+        values = dataclasses.asdict(self.dynamics)
+        values.pop("enabled"), values.pop("initial_state_file")
+        m = self.model
+        return DynamicsParams(temperature=m.temperature, a=m.a, xi=m.xi, gamma0=m.gamma0,
+                              initial_state=initial_state, **values)
 
     def points(self):
         """The sweep points, each a RunConfig with the swept values substituted.

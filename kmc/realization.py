@@ -1,13 +1,21 @@
-"""One task of an ensemble: build a realization from its seed and solve its mean field.
+"""One task of an ensemble: build a realization from its seed, solve its mean field, and
+(when enabled) compute its linearized rates and run its time-domain experiment.
 
 ``compute`` is a plain top-level function of (point config, seed, point, realization) so
 that any backend (in-process, process pool, Dask) can run it and get identical arrays.
+``payload_layout`` is the one description of what ``compute`` returns; the result file
+creates its datasets from it.
 """
+from pathlib import Path
+
 import numpy as np
 
 from . import meanfield
 from .seeding import DISORDER, SOLVER, stream
 from .systems import ElectronSystem, TLSSystem
+
+# observables of the time-domain experiment stored per realization (mean and stderr)
+DYNAMICS_CURVES = ("energy", "excess_energy", "excitations", "excess_excitations", "deviation")
 
 
 def build_system(config, seed, point, realization):
@@ -30,6 +38,47 @@ def solve_system(config, system, seed, point, realization):
                            rng=stream(seed, point, realization, SOLVER))
 
 
+def payload_layout(config):
+    """{name: (shape, dtype, fill)} of one realization's stored values (without the R axis)."""
+    m = config.model
+    n, d = m.N, m.d
+    f8 = np.float64
+    layout = {
+        "status": ((), np.int8, 0), "sweeps": ((), np.int64, 0),
+        "residual": ((), f8, np.nan), "mu": ((), f8, np.nan),
+        "fields": ((n,), f8, np.nan), "energies": ((n,), f8, np.nan),
+        "positions": ((n, d), f8, np.nan),
+    }
+    if m.name == "tls":
+        layout.update(bias=((n,), f8, np.nan), delta0=((n,), f8, np.nan))
+    else:
+        layout["site_energies"] = ((n,), f8, np.nan)
+    lin = config.linear
+    if lin.enabled:
+        n_rates = n if m.name == "tls" else n - 1  # the conserved mode is excluded
+        layout["rates"] = ((n_rates,), f8, np.nan)
+        layout["n_positive"] = ((), np.int64, -1)
+        if lin.interactions:
+            layout["rates_interacting"] = ((n_rates,), f8, np.nan)
+            layout["n_positive_interacting"] = ((), np.int64, -1)
+        if lin.distance_matrix and m.name == "electron":
+            layout["rates_distance"] = ((n - 1,), f8, np.nan)
+    dyn = config.dynamics
+    if dyn.enabled:
+        t = dyn.n_times
+        for name in DYNAMICS_CURVES:
+            layout[f"dynamics/{name}"] = ((t,), f8, np.nan)
+            layout[f"dynamics/{name}_stderr"] = ((t,), f8, np.nan)
+        layout["dynamics/occupation"] = ((t, n), f8, np.nan)
+        layout["dynamics/equilibrium_occupation"] = ((n,), f8, np.nan)
+        layout["dynamics/mean_field_occupation"] = ((n,), f8, np.nan)
+        for name in ("equilibrium_energy", "equilibrium_excitations", "mean_field_energy",
+                     "mean_field_excitations"):
+            layout[f"dynamics/{name}"] = ((), f8, np.nan)
+        layout["dynamics/events"] = ((), np.int64, -1)
+    return layout
+
+
 def compute(config, seed, point, realization, dos_edges):
     """Everything stored for one realization, as a dict of NumPy arrays and scalars."""
     system = build_system(config, seed, point, realization)
@@ -49,4 +98,66 @@ def compute(config, seed, point, realization, dos_edges):
         out["delta0"] = system.delta0
     else:
         out["site_energies"] = system.site_energies
+    if config.linear.enabled:
+        out.update(_linear(config, system, result))
+    if config.dynamics.enabled:
+        out.update(_dynamics(config, system, result, seed, point, realization))
+    return out
+
+
+def _linear(config, system, result):
+    from . import linear
+    m, lin = config.model, config.linear
+    out = {}
+    if m.name == "tls":
+        out["rates"] = np.sort(linear.tls_rates(system, result.fields, m.temperature, m.a))
+        out["n_positive"] = 0  # B without f is diagonal with -lambda < 0
+        if lin.interactions:
+            full = linear.tls_spectrum(system, result.fields, m.temperature, m.a,
+                                       interactions=True)
+            out["rates_interacting"] = full.rates
+            out["n_positive_interacting"] = full.n_positive
+        return out
+    spec = linear.electron_spectrum(system, result.fields, result.mu, m.temperature, m.xi,
+                                    m.gamma0)
+    out["rates"], out["n_positive"] = spec.rates, spec.n_positive
+    if lin.interactions:
+        full = linear.electron_spectrum(system, result.fields, result.mu, m.temperature, m.xi,
+                                        m.gamma0, interaction_term=True)
+        out["rates_interacting"] = full.rates
+        out["n_positive_interacting"] = full.n_positive
+    if lin.distance_matrix:
+        out["rates_distance"] = linear.distance_matrix_spectrum(system.distances, m.xi).rates
+    return out
+
+
+def _dynamics(config, system, result, seed, point, realization):
+    from .dynamics import simulate
+    dyn = config.dynamics
+    initial = None
+    if dyn.protocol == "state":
+        states = np.load(dyn.initial_state_file)
+        initial = states if states.ndim == 1 else states[realization]
+    params = config.dynamics_params(initial_state=initial)
+    checkpoint = None
+    if dyn.method == "kmc" and dyn.checkpoint_interval > 0:
+        folder = Path(config.output.path + ".checkpoints")
+        folder.mkdir(parents=True, exist_ok=True)
+        checkpoint = folder / f"p{point:04d}_r{realization:05d}.npz"
+    res = simulate(system, params, seed=seed, point=point, realization=realization,
+                   checkpoint=checkpoint, mean_field=result)
+    out = {}
+    for name in DYNAMICS_CURVES:
+        curve = getattr(res, name)
+        out[f"dynamics/{name}"] = curve.mean
+        out[f"dynamics/{name}_stderr"] = curve.stderr
+    out["dynamics/occupation"] = res.occupation.mean
+    out["dynamics/equilibrium_occupation"] = res.equilibrium.occupation
+    out["dynamics/equilibrium_energy"] = res.equilibrium.energy
+    out["dynamics/equilibrium_excitations"] = res.equilibrium.excitations
+    if res.mean_field is not None:
+        out["dynamics/mean_field_occupation"] = res.mean_field.occupation
+        out["dynamics/mean_field_energy"] = res.mean_field.energy
+        out["dynamics/mean_field_excitations"] = res.mean_field.excitations
+    out["dynamics/events"] = int(res.counters.get("events", -1))
     return out

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ResultFileError
+from .realization import payload_layout
 
 ROOT = "glassrelax"
 SCHEMA_VERSION = 1
@@ -128,8 +129,14 @@ class ResultWriter:
             for p, k, payload in self.pending:
                 _write_row(f[f"{ROOT}/points/{_name(p)}"], k, payload)
             if finalize:
-                for p in range(len(self.points)):
-                    _summarise_dos(f[f"{ROOT}/points/{_name(p)}"], self.n_realizations)
+                from . import summary
+                for p, (_, point_config) in enumerate(self.points):
+                    group = f[f"{ROOT}/points/{_name(p)}"]
+                    _summarise_dos(group, self.n_realizations)
+                    if point_config.linear.enabled:
+                        summary.summarise_linear(group, self.n_realizations, point_config)
+                    if point_config.dynamics.enabled:
+                        summary.summarise_dynamics(group, self.n_realizations)
         _replace(self._tmp, self.path)
         self.pending.clear()
 
@@ -183,33 +190,23 @@ def _name(p):
 
 
 def _row_datasets(group):
-    out = [group[k] for k in group if isinstance(group[k], h5py.Dataset)]
-    return out + [group["dos/counts"]]
+    """Every dataset with one row per realization (first axis R)."""
+    out = []
+    group.visititems(lambda name, obj: out.append(obj) if isinstance(obj, h5py.Dataset)
+                     and obj.maxshape[0] is None else None)
+    return out
 
 
 def _create_point(group, values, config, n_realizations):
     group.attrs["values"] = json.dumps(values, sort_keys=True)
     group.attrs["config"] = point_config_json(config)
-    n, d = config.model.N, config.model.d
-    group.attrs["n_sites"] = n
-
-    def rows(name, shape, dtype, fill):
+    group.attrs["n_sites"] = config.model.N
+    for name, (shape, dtype, fill) in payload_layout(config).items():
         group.create_dataset(name, shape=(n_realizations,) + shape, dtype=dtype,
                              maxshape=(None,) + shape, chunks=(1,) + shape if shape else (1024,),
                              fillvalue=fill)
-
-    rows("status", (), np.int8, PENDING)
-    rows("sweeps", (), np.int64, 0)
-    rows("residual", (), np.float64, np.nan)
-    rows("mu", (), np.float64, np.nan)
-    rows("fields", (n,), np.float64, np.nan)
-    rows("energies", (n,), np.float64, np.nan)
-    rows("positions", (n, d), np.float64, np.nan)
-    if config.model.name == "tls":
-        rows("bias", (n,), np.float64, np.nan)
-        rows("delta0", (n,), np.float64, np.nan)
-    else:
-        rows("site_energies", (n,), np.float64, np.nan)
+    if config.dynamics.enabled:
+        group["dynamics"].create_dataset("times", data=config.dynamics_params().times())
     edges = dos_edges(config)
     dos = group.create_group("dos")
     dos.create_dataset("edges", data=edges)
