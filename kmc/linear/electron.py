@@ -190,7 +190,9 @@ def electron_spectrum(system, energies, mu, temperature, xi, gamma0=1.0,
     Parameters
     ----------
     system, energies, mu, temperature, xi, gamma0, interaction_term
-        As in ``electron_rate_matrix``.
+        As in ``electron_rate_matrix``. Energies enter only through E - mu and through
+        differences E_j - E_i, so a mean-field result's (fields, mu) and (energies, 0)
+        (energies measured from mu) give the same spectrum.
     vectors : bool
         Also compute eigenvectors of S to report the zero-mode overlap (about 3x slower).
 

@@ -241,7 +241,10 @@ def tls_spectrum(system, fields, temperature, a=1.0, interactions=True, refine=T
         With the interaction term f (Appendix B) or without (Eq. 13: rates = Eq. 12).
     refine : bool
         Refine ``fields`` to the exact fixed point of the rate equation first
-        (``tls_rate_fixed_point``); its status is stored in ``result.fixed_point``.
+        (``tls_rate_fixed_point``); its status is stored in ``result.fixed_point``. Done
+        with and without ``interactions``, so that two calls differing only in
+        ``interactions`` compare rates at the same fields (Figs. 17-20). For the paper's
+        rates of Eq. 12 at the Eq. 4 fields use ``tls_rates`` (or ``refine=False``).
     method : {"symmetric", "accurate", "general"}
         "symmetric": syevd on the symmetrized matrix, ordered by decreasing |diagonal|;
         "accurate": Cholesky + Jacobi SVD (high relative accuracy; needs a stable fixed
@@ -255,7 +258,7 @@ def tls_spectrum(system, fields, temperature, a=1.0, interactions=True, refine=T
         (saddle-point) fixed point.
     """
     fixed_point = None
-    if refine and interactions:
+    if refine:
         fixed_point = tls_rate_fixed_point(system, fields, temperature)
         fields = fixed_point.fields
     if not interactions:
