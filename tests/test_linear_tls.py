@@ -1,6 +1,7 @@
 """Linearized TLS dynamics: rates of Eq. 12, the matrix B of Appendix B and its spectrum."""
 import numpy as np
 import pytest
+import scipy.optimize
 
 from kmc import meanfield
 from kmc.linear import (tls_rate_equation, tls_rate_fixed_point, tls_rate_matrix, tls_rates,
@@ -117,14 +118,24 @@ def test_graded_spectrum_has_high_relative_accuracy():
 
 
 def test_unstable_fixed_point_is_flagged():
-    """Two strongly coupled TLSs at a symmetric (Delta = 0 < T_c) point: the paramagnetic
-    fixed point is a saddle of the mean-field free energy and B has a positive eigenvalue."""
-    bias = np.array([1e-9, -1e-9])
-    couplings = np.array([[0.0, 8.0], [8.0, 0.0]])
-    system = TLSSystem.from_arrays(bias, [0.05, 0.05], couplings)
-    temperature = 0.2
-    fp = tls_rate_fixed_point(system, np.zeros(2) + [1e-6, -1e-6], temperature)
-    res = tls_spectrum(system, fp.fields, temperature, method="symmetric", refine=False)
-    gen = tls_spectrum(system, fp.fields, temperature, method="general", refine=False)
-    assert res.n_positive == 1 and gen.n_positive == 1
-    np.testing.assert_allclose(res.eigenvalues, gen.eigenvalues, rtol=1e-8)
+    """Two TLSs with a strong ferromagnetic coupling (J/4 = 2, T = 0.2) and equal biases
+    Delta = -0.4 have three symmetric fixed points x = Delta + 2 tanh(|E(x)|/2T); the middle
+    one (x ~ 0.15, where the map's slope exceeds 1) is a saddle of the mean-field free
+    energy, and B must have exactly one positive eigenvalue there (the symmetric mode)."""
+    bias, d0, temperature = -0.4, 0.05, 0.2
+    system = TLSSystem.from_arrays([bias, bias], [d0, d0], [[0.0, 8.0], [8.0, 0.0]])
+    middle = scipy.optimize.brentq(
+        lambda x: x - bias - 2.0 * np.tanh(np.hypot(x, d0) / (2 * temperature)), 0.05, 0.3)
+    fields = np.array([middle, middle])
+    fp = tls_rate_fixed_point(system, fields, temperature)
+    assert fp.converged and fp.shift < 1e-12      # it is a fixed point of the rate equation
+    sym = tls_spectrum(system, fields, temperature, method="symmetric")
+    gen = tls_spectrum(system, fields, temperature, method="general")
+    acc = tls_spectrum(system, fields, temperature, method="accurate")   # falls back
+    assert sym.n_positive == gen.n_positive == acc.n_positive == 1
+    assert acc.method == "symmetric"
+    np.testing.assert_allclose(sym.eigenvalues, gen.eigenvalues, rtol=1e-10)
+    # the ordered fixed point x ~ 1.6 is stable
+    upper = scipy.optimize.brentq(
+        lambda x: x - bias - 2.0 * np.tanh(np.hypot(x, d0) / (2 * temperature)), 1.0, 3.0)
+    assert tls_spectrum(system, np.array([upper, upper]), temperature).n_positive == 0

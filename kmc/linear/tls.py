@@ -17,7 +17,13 @@ neglecting the O(Delta0_j^2 / Delta'_j^2) mixing of the wells in the eigenstates
 Eq. 4 neglects it. At equilibrium sigma_j = -tanh(|E_j|/2T) this gives
 <S_j> = -s_j tanh(|E_j|/2T)/2, which is ``model.tls_mean_spins`` (-tanh(Delta'_j/2T)/2) up to
 O(Delta0_j^2). The signs s_j are held at their fixed-point values: they change only where a
-field crosses zero, which an infinitesimal perturbation does not reach.
+field crosses zero, which an infinitesimal perturbation does not reach. The price of the
+Ising read-out is that <S_j> jumps at Delta'_j = 0 (by tanh(Delta0_j/2T)), so no fixed point
+has a field exactly at zero: with continuous disorder that has probability zero, and
+``tls_rate_fixed_point`` reports non-convergence if Newton is drawn there. (The quantum
+read-out <S_j> = sigma_j Delta'_j / (2|E_j|) is continuous but makes Delta' an implicit
+function of sigma and B lose the symmetrizable form below; its fixed point differs from this
+one by O(Delta0^2) as well.)
 
 Its fixed point
 ---------------
@@ -175,15 +181,24 @@ def tls_rate_fixed_point(system, fields, temperature, tol=1e-13, max_iter=50):
         return x - system.bias - 0.25 * (couplings @ (_signs(x) * np.tanh(e / t2))), e
 
     g, e = residual(x)
+    best = (float(np.max(np.abs(g))), x, e)
     it = 0
-    while np.max(np.abs(g)) > tol and it < max_iter:
+    while best[0] > tol and it < max_iter:
         # d/dx_j [s_j tanh(|E_j|/2T)] = sech^2(|E_j|/2T) |x_j| / (2T |E_j|)
         deriv = np.abs(x) / (t2 * e * np.cosh(np.minimum(e / t2, 350.0)) ** 2)
         jac = np.eye(x.size) - 0.25 * couplings * deriv[None, :]
-        x = x - np.linalg.solve(jac, g)
+        try:
+            x = x - np.linalg.solve(jac, g)
+        except np.linalg.LinAlgError:
+            break   # singular Jacobian: a bifurcation point; report the best iterate
         g, e = residual(x)
         it += 1
-    res = float(np.max(np.abs(g)))
+        res = float(np.max(np.abs(g)))
+        if res < best[0]:
+            best = (res, x, e)
+    # Without convergence the best iterate is returned with converged=False: the caller
+    # sees the status (and the residual) instead of a silently wrong fixed point.
+    res, x, e = best
     return RateFixedPoint(fields=x, sigma0=-np.tanh(e / t2), converged=res <= tol,
                           iterations=it, residual=res, shift=float(np.max(np.abs(x - x0))))
 
