@@ -41,7 +41,8 @@ The Jacobian B = dF/dsigma at the fixed point
 Differentiating F_i through |E_i| (dF_i/d|E_i| = -a Delta0_i^2 |E_i| / (T sinh(|E_i|/T)) at
 sigma_i = sigma0_i) and d Delta'_i / d sigma_j = -J_ij s_j / 4::
 
-    B = -diag(lambda) + f,   f_ij = r_i J_ij s_j,   r_i = a Delta0_i^2 Delta'_i / (4 T sinh(|E_i|/T))
+    B = -diag(lambda) + f,   f_ij = r_i J_ij s_j,
+    r_i = a Delta0_i^2 Delta'_i / (4 T sinh(|E_i|/T))
 
 Comparison with the paper (Appendix B): f^paper_ij = 2 a Delta0_i^2 Delta'_i N_i (N_i + 1)
 sigma0_i u_ij / (T r_ij^3) = -a Delta0_i^2 Delta'_i J_ij / (T sinh(E_i/T)) with signed E_i,
