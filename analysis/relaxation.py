@@ -16,6 +16,7 @@ of the rates.
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 import scipy.special
 
 # Rows of the (times x rates) exponential evaluated at once; bounds the memory to
@@ -88,6 +89,43 @@ def ensemble_prediction(rates_list, times, c_list=None):
     else:
         sem = np.full_like(mean, np.nan)
     return curves, mean, sem
+
+
+def propagate_linear(matrix, x0, times, scale=None):
+    """Deviation vector x(t) = e^(A t) x0 of the linearized dynamics dx/dt = A x.
+
+    The full prediction for a measured initial deviation when the modes are not single
+    sites (electron glass; TLS glass with the interaction term): |dx|(t) = sum_i |x_i(t)|
+    (PHYSICS.md section 4) is ``np.abs(x).sum(axis=1)``.
+
+    Parameters
+    ----------
+    matrix : (N, N) float
+        A itself (general eigendecomposition, A = V e^(mu t) V^-1), or, with ``scale``, a
+        symmetric S with A = diag(scale) S diag(scale)^-1 (symmetric eigendecomposition;
+        e.g. ``kmc.linear.electron_symmetric_matrix``).
+    x0 : (N,) float
+        Initial deviation (for the electron glass, sum(x0) = 0 keeps the conserved mode
+        unexcited).
+    times : (T,) float
+    scale : (N,) float or None
+
+    Returns
+    -------
+    (T, N) float
+        x(t_k) for every time.
+    """
+    x0 = np.asarray(x0, dtype=float)
+    times = np.asarray(times, dtype=float)
+    if scale is not None:
+        scale = np.asarray(scale, dtype=float)
+        mu, u = scipy.linalg.eigh(matrix, check_finite=False)
+        coeff = u.T @ (x0 / scale)
+        return (np.exp(np.multiply.outer(times, mu)) * coeff) @ u.T * scale
+    mu, v = scipy.linalg.eig(matrix, check_finite=False)
+    coeff = np.linalg.solve(v, x0.astype(complex))
+    x = (np.exp(np.multiply.outer(times, mu)) * coeff) @ v.T
+    return x.real
 
 
 def e1_form(times, lambda_min, lambda_max, c=1.0):

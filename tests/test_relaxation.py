@@ -1,9 +1,13 @@
 """Relaxation predicted from rates (Eq. 15) and its continuum forms (Eqs. 16-17)."""
 import numpy as np
 import pytest
+import scipy.linalg
 
 from analysis.relaxation import (e1_form, ensemble_prediction, log_form, log_time_grid,
-                                 relaxation_prediction, relaxation_series)
+                                 propagate_linear, relaxation_prediction, relaxation_series)
+from kmc import meanfield
+from kmc.linear import electron_rate_matrix, electron_symmetric_matrix, tls_rate_matrix, tls_rates
+from kmc.systems import ElectronSystem, TLSSystem
 
 
 def test_log_uniform_rates_drop_one_over_d_per_decade():
@@ -72,3 +76,29 @@ def test_ensemble_mean_and_standard_error():
     np.testing.assert_allclose(series.mean, mean)
     np.testing.assert_allclose(series.e1, e1_form(t, 0.5, 4.0))
     assert series.n_realizations == 3
+
+
+def test_propagation_equals_matrix_exponential():
+    """propagate_linear (symmetric path for the electron glass, general path for A and for
+    the TLS B) equals expm(A t) x0; with J = 0 the TLS deviation is c_i e^(-lambda_i t)."""
+    system = ElectronSystem.random(np.random.default_rng(8), 12)
+    mf = meanfield.solve(system, 0.3, tol=1e-12, rng=0)
+    args = (system, mf.fields, mf.mu, 0.3, 0.5)
+    a = electron_rate_matrix(*args)
+    x0 = np.random.default_rng(9).standard_normal(12)
+    x0 -= x0.mean()
+    times = np.array([0.0, 0.1, 1.0, 10.0])
+    exact = np.array([scipy.linalg.expm(a * t) @ x0 for t in times])
+    sym, root = electron_symmetric_matrix(*args)
+    np.testing.assert_allclose(propagate_linear(sym, x0, times, scale=root), exact,
+                               atol=1e-10 * np.abs(x0).max())
+    np.testing.assert_allclose(propagate_linear(a, x0, times), exact,
+                               atol=1e-10 * np.abs(x0).max())
+
+    tls = TLSSystem.random(np.random.default_rng(10), 6, J=0.0, delta0_min=1e-2)
+    c = np.random.default_rng(11).uniform(-1, 1, 6)
+    b = tls_rate_matrix(tls, tls.bias, 0.2)
+    lam = tls_rates(tls, tls.bias, 0.2)
+    t = np.array([0.0, 3.0, 300.0])
+    got = np.abs(propagate_linear(b, c, t)).sum(axis=1)
+    np.testing.assert_allclose(got, relaxation_prediction(lam, np.abs(c), t), rtol=1e-12)

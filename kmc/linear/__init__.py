@@ -13,6 +13,7 @@ All functions take plain arrays (mean-field fields or energies, chemical potenti
 system object, so they do not depend on how the mean-field solution was obtained.
 """
 from .electron import (distance_matrix_spectrum, electron_rate_matrix, electron_spectrum,
+                       electron_symmetric_matrix,
                        equilibrium_pair_currents, fermi_occupations,
                        nn_distance_estimate)
 from .spectrum import SpectrumResult
@@ -21,7 +22,7 @@ from .tls import (RateFixedPoint, tls_rate_equation, tls_rate_fixed_point, tls_r
 
 __all__ = [
     "RateFixedPoint", "SpectrumResult", "distance_matrix_spectrum", "electron_rate_matrix",
-    "electron_spectrum", "equilibrium_pair_currents", "fermi_occupations", "nn_distance_estimate",
+    "electron_spectrum", "electron_symmetric_matrix", "equilibrium_pair_currents", "fermi_occupations", "nn_distance_estimate",
     "tls_rate_equation", "tls_rate_fixed_point", "tls_rate_matrix", "tls_rates",
     "tls_spectrum",
 ]

@@ -211,12 +211,29 @@ def electron_spectrum(system, energies, mu, temperature, xi, gamma0=1.0,
         ev = scipy.linalg.eigvals(a, overwrite_a=True, check_finite=False)
         return split_spectrum(ev.real, True, "general", max_imag=float(np.max(np.abs(ev.imag))),
                               zero_mode_residual=col_res)
+    sym, root = electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0)
+    return _symmetric_conserving_spectrum(sym, root, vectors)
+
+
+def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0):
+    """The symmetrized matrix S = D^-1/2 G D^-1/2 and the scale sqrt(D).
+
+    A = G D^-1 = diag(root) S diag(root)^-1 (without interaction term), so e^(A t) =
+    diag(root) U e^(Lambda t) U^T diag(root)^-1 with S = U Lambda U^T; ``root`` is also the
+    null vector of S.
+
+    Returns
+    -------
+    sym : (N, N) float, units of Gamma0
+    root : (N,) float
+        sqrt(n0 (1 - n0)).
+    """
     gam = equilibrium_pair_currents(energies, mu, system.distances, xi, temperature, gamma0)
     d = _occupation_weights(energies, mu, temperature)
     root = np.sqrt(d)
     sym = gam / root[:, None] / root[None, :]
     sym[np.diag_indices_from(sym)] = -gam.sum(axis=1) / d
-    return _symmetric_conserving_spectrum(sym, root, vectors)
+    return sym, root
 
 
 def _symmetric_conserving_spectrum(sym, null, vectors):
