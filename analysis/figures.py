@@ -1,6 +1,7 @@
 """Figures of a result file, written as PNG next to it (headless Agg backend)."""
 from pathlib import Path
 
+import h5py
 import matplotlib
 
 matplotlib.use("Agg")
@@ -46,6 +47,123 @@ def dos_figure(path, out=None):
     return out
 
 
+def _save(fig, path, suffix):
+    out = Path(path).with_name(Path(path).stem + f"_{suffix}.png")
+    if not fig.get_layout_engine():
+        fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _rate_unit(res):
+    return "a J^3" if res.model == "tls" else "Gamma0"
+
+
+def rates_figure(path):
+    """Rate distributions of every point: ln(lambda) density with the cut-offs, and the
+    cut-off window on a linear scale with the 1/lambda fit (Figs. 3, 6, 7, 9, 11, 13, 15)."""
+    from analysis.plots_rates import rate_distribution_figure
+    from analysis.rates import InverseRateFit
+    res = kmc.load(path)
+    logs, lins, fits, cuts, labels = [], [], [], [], []
+    for p, point in enumerate(res.points):
+        with h5py.File(path, "r") as f:
+            lin = f[f"glassrelax/points/p{p:04d}/linear"]
+            logs.append((lin["log_edges"][()], lin["log_mean"][()], lin["log_sem"][()]))
+            if "lin_edges" in lin:
+                lins.append((lin["lin_edges"][()], lin["lin_mean"][()], lin["lin_sem"][()]))
+            a = lin.attrs
+            fits.append(InverseRateFit(a["fit_amplitude"], a["fit_amplitude_se"],
+                                       a["fit_chi2_dof"], a["fit_exponent"],
+                                       a["fit_exponent_se"], 0) if "fit_amplitude" in a else None)
+            cuts.append((a["lambda_min"], a["lambda_max"]))
+        labels.append(point_label(point.values, point.config))
+    fig = rate_distribution_figure(logs, lins if len(lins) == len(logs) else None, fits, cuts,
+                                   labels, rate_unit=_rate_unit(res))
+    return _save(fig, path, "rates")
+
+
+def prediction_figure(path):
+    """Predicted relaxation sum_i c_i e^(-lambda_i t) of the first point with its E1 and
+    logarithmic forms (Section III)."""
+    from analysis.plots_rates import relaxation_figure
+    from analysis.relaxation import RelaxationSeries
+    with h5py.File(path, "r") as f:
+        lin = f["glassrelax/points/p0000/linear"]
+        if "relaxation" not in lin:
+            return None
+        rel = lin["relaxation"]
+        series = RelaxationSeries(rel["times"][()], rel["mean"][()], rel["sem"][()],
+                                  rel["e1"][()], rel["log"][()], lin.attrs["lambda_min"],
+                                  lin.attrs["lambda_max"], int(lin.attrs["n_used"]))
+    res = kmc.load(path)
+    fig = relaxation_figure(series, time_unit=f"1/({_rate_unit(res)})")
+    return _save(fig, path, "prediction")
+
+
+def interaction_error_figure(path, point=0, realization=0):
+    """Relative error of the rates with and without the interaction term (Figs. 17-20)."""
+    from analysis.plots_rates import relative_error_figure
+    from analysis.rates import paired_relative_error
+    res = kmc.load(path)
+    with_f = res.dataset("rates_interacting", point)[realization]
+    without = res.dataset("rates", point)[realization]
+    lam, err = paired_relative_error(with_f, without)
+    fig = relative_error_figure(lam, err, without,
+                                label=point_label(res.points[point].values, res.points[point].config))
+    return _save(fig, path, "interaction_error")
+
+
+def distance_figure(path):
+    """Spectrum of the bare distance matrix e^(-r/xi) with the Eq. A2 estimate (Fig. 16)."""
+    from analysis.plots_rates import distance_spectrum_figure
+    from analysis.rates import rate_histogram
+    res = kmc.load(path)
+    hists, sizes = [], []
+    for p, point in enumerate(res.points):
+        rates = res.dataset("rates_distance", p)
+        hists.append(rate_histogram([r[r > 0] for r in rates], 60, log=True))
+        sizes.append(point.config.model.N)
+    fig = distance_spectrum_figure(hists, sizes, res.points[0].config.model.xi,
+                                   d=res.points[0].config.model.d)
+    return _save(fig, path, "distance_matrix")
+
+
+def dynamics_figure(path):
+    """Simulated relaxation |dsigma|(t) (or |dn|(t)) and the excess energy on a log-time axis,
+    mean and standard error over realizations, for every point."""
+    res = kmc.load(path)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for p, point in enumerate(res.points):
+        times = res.dataset("dynamics/times", p)
+        label = point_label(point.values, point.config)
+        for ax, name in zip(axes, ("deviation", "excess_energy")):
+            mean = res.dataset(f"dynamics/ensemble/{name}", p)
+            err = res.dataset(f"dynamics/ensemble/{name}_stderr", p)
+            ax.errorbar(times, mean, yerr=err, marker=_MARKERS[p % len(_MARKERS)], ms=3,
+                        lw=0.8, capsize=0, label=label)
+    unit = "1/(a J^3)" if res.model == "tls" else "1/Gamma0"
+    dev = r"$|\delta\sigma|(t)$" if res.model == "tls" else r"$|\delta n|(t)$"
+    for ax, ylabel in zip(axes, (dev, "excess energy / J")):
+        ax.set_xscale("log")
+        ax.set_xlabel(f"t ({unit})")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
+    return _save(fig, path, "dynamics")
+
+
 def figures_for_run(path):
     """Every figure a finished run makes; returns the PNG paths."""
-    return [dos_figure(path)]
+    res = kmc.load(path)
+    config = res.points[0].config
+    made = [dos_figure(path)]
+    if config.linear.enabled:
+        made += [rates_figure(path), prediction_figure(path)]
+        if config.linear.interactions:
+            made.append(interaction_error_figure(path))
+        if config.linear.distance_matrix and res.model == "electron":
+            made.append(distance_figure(path))
+    if config.dynamics.enabled:
+        made.append(dynamics_figure(path))
+    return [m for m in made if m is not None]

@@ -279,6 +279,9 @@ class RunConfig:
         for name in list(SECTIONS) + ["sweep"]:
             out[name] = {k: _plain(v) for k, v in
                          dataclasses.asdict(getattr(self, name)).items()}
+        for name in _ENABLED_BY_PRESENCE:  # a disabled table is written as absent
+            if not out[name]["enabled"]:
+                del out[name]
         return out
 
 

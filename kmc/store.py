@@ -63,9 +63,10 @@ def identity(config):
 
 
 def point_config_json(config):
-    """What defines a point's numbers: its model, disorder and solver tables."""
+    """What defines a point's numbers: its model, disorder, solver, linear, dynamics tables."""
     resolved = config.resolved()
-    return json.dumps({k: resolved[k] for k in ("model", "disorder", "solver")}, sort_keys=True)
+    keep = ("model", "disorder", "solver", "linear", "dynamics")
+    return json.dumps({k: resolved[k] for k in keep}, sort_keys=True)
 
 
 def versions():
