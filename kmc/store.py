@@ -59,6 +59,8 @@ def identity(config):
     for table, keys in _RUNTIME_KEYS.items():
         for key in keys:
             resolved[table].pop(key, None)
+    if "dynamics" in resolved:  # how often to checkpoint does not change the numbers
+        resolved["dynamics"].pop("checkpoint_interval", None)
     return json.dumps(resolved, sort_keys=True)
 
 
@@ -66,7 +68,7 @@ def point_config_json(config):
     """What defines a point's numbers: its model, disorder, solver, linear, dynamics tables."""
     resolved = config.resolved()
     keep = ("model", "disorder", "solver", "linear", "dynamics")
-    return json.dumps({k: resolved[k] for k in keep}, sort_keys=True)
+    return json.dumps({k: resolved[k] for k in keep if k in resolved}, sort_keys=True)
 
 
 def versions():
