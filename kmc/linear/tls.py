@@ -66,6 +66,7 @@ diagonal first, which ``tls_spectrum`` does. The "accurate" method (Cholesky of 
 matrix, one-sided Jacobi SVD of its column-scaled factor, LAPACK dgejsv) guarantees high
 relative accuracy and is the reference the tests compare against.
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,7 @@ class RateFixedPoint:
 
     fields : (N,) float, units of J -- Delta'_i at the fixed point.
     sigma0 : (N,) float -- equilibrium pseudospins -tanh(|E_i|/2T).
-    converged : bool; iterations : int (Newton steps)
+    converged : bool; iterations : int (chord/Newton steps)
     residual : float -- max_i |Delta'_i - Delta_i - 1/4 sum_j J_ij s_j tanh(|E_j|/2T)|, units of J.
     shift : float -- max_i |Delta'_i - input field_i|, units of J (the O(Delta0^2) correction).
     """
@@ -154,9 +155,9 @@ def tls_rate_equation(sigma, system, signs, temperature, a=1.0):
 def tls_rate_fixed_point(system, fields, temperature, tol=1e-13, max_iter=50):
     """Refine mean-field fields to the exact fixed point of the rate equation.
 
-    Newton's method on G(x) = x - Delta - 1/4 J (s tanh(|E(x)|/2T)), started from ``fields``
-    (an Eq. 4 solution, which is within O(Delta0^2) of it), with s = sgn(x) recomputed each
-    step.
+    Newton (chord) iterations on G(x) = x - Delta - 1/4 J (s tanh(|E(x)|/2T)), started from
+    ``fields`` (an Eq. 4 solution, which is within O(Delta0^2) of it), with s = sgn(x)
+    recomputed each step.
 
     Parameters
     ----------
@@ -181,20 +182,35 @@ def tls_rate_fixed_point(system, fields, temperature, tol=1e-13, max_iter=50):
         e = np.hypot(x, d0)
         return x - system.bias - 0.25 * (couplings @ (_signs(x) * np.tanh(e / t2))), e
 
-    g, e = residual(x)
-    best = (float(np.max(np.abs(g))), x, e)
-    it = 0
-    while best[0] > tol and it < max_iter:
+    def factor(x, e):
         # d/dx_j [s_j tanh(|E_j|/2T)] = sech^2(|E_j|/2T) |x_j| / (2T |E_j|)
         deriv = np.abs(x) / (t2 * e * np.cosh(np.minimum(e / t2, 350.0)) ** 2)
         jac = np.eye(x.size) - 0.25 * couplings * deriv[None, :]
-        try:
-            x = x - np.linalg.solve(jac, g)
-        except np.linalg.LinAlgError:
-            break   # singular Jacobian: a bifurcation point; report the best iterate
+        return scipy.linalg.lu_factor(jac, overwrite_a=True, check_finite=False)
+
+    g, e = residual(x)
+    best = (float(np.max(np.abs(g))), x, e)
+    it = 0
+    lu = None
+    while best[0] > tol and it < max_iter:
+        # Chord iterations: the Jacobian changes little over the O(Delta0^2) correction,
+        # so one LU factor is reused (O(N^2) per step) and renewed only when the residual
+        # stops halving -- which makes the iteration Newton's method again.
+        if lu is None:
+            with warnings.catch_warnings():
+                # an exactly singular Jacobian (a bifurcation point) gives non-finite
+                # steps, caught below; its LinAlgWarning would only repeat that
+                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                lu = factor(x, e)
+        step = scipy.linalg.lu_solve(lu, g, check_finite=False)
+        if not np.all(np.isfinite(step)):
+            break   # report the best iterate, not converged
+        x = x - step
         g, e = residual(x)
         it += 1
         res = float(np.max(np.abs(g)))
+        if not res < 0.5 * best[0]:
+            lu = None
         if res < best[0]:
             best = (res, x, e)
     # Without convergence the best iterate is returned with converged=False: the caller
