@@ -11,21 +11,25 @@ emission when the TLS sits in its upper well (S_i h_i > 0), absorption otherwise
 non-decreasing in x: for x < 0, |E| n_B(|E|) falls as |x| grows; for x > 0,
 |E| (n_B + 1) = |E| / (1 - e^(-|E|/T)) rises with |E|; at x = 0 it jumps up.
 
-Each TLS keeps a window [c_i - w, c_i + w] in its local field h_i with the bound
-b_i = prefactor_i g_i(2 S_i c_i + w) (1 + 1e-12) >= its rate for every h_i in the window
-(2 S_i h_i <= 2 S_i c_i + |h_i - c_i|). The bounds are the leaves of a sum tree, total B.
-One trial: the clock advances by an Exp(B) waiting time, a TLS i is drawn with probability
-b_i / B, and the flip is accepted with probability rate_i / b_i. This is the standard
-thinning construction of the exact process (a superposition of Poisson clocks of rates b_i,
-each event kept with probability rate_i / b_i), so flip times and choices have exactly the
-law of the continuous-time Markov chain; rejected trials only advance the clock.
+Each TLS keeps a window [lo_i, hi_i] of its local field h_i, set when it is (re-)centred
+at the current field c_i: x_i = 2 S_i h_i may rise by at most w and fall by at most 4 w
+inside it, and the bound is b_i = prefactor_i g_i(2 S_i c_i + w) (1 + 1e-12), which is
+>= the rate for every field in the window because g_i is monotone. (Leaving the window on
+the falling side only loosens the bound, hence the wider margin there.) The bounds are the
+leaves of a sum tree, total B. One trial: the clock advances by an Exp(B) waiting time, a
+TLS i is drawn with probability b_i / B, and the flip is accepted with probability
+rate_i / b_i. This is the standard thinning construction of the exact process (a
+superposition of Poisson clocks of rates b_i, each event kept with probability
+rate_i / b_i), so flip times and choices have exactly the law of the continuous-time
+Markov chain; rejected trials only advance the clock.
 
 After an accepted flip of TLS k (S_k -> -S_k), every field is updated exactly,
-h_j += J_jk S_k(old), in one O(N) loop that also re-centres the window of any TLS whose
-field left it; TLS k gets a new bound because x_k changed sign. The per-event cost is the
-O(N) field loop plus O(log N) per re-centred window and one transcendental per trial.
-The window half-width is ``w = window * T`` (default window = 1): a wider window means
-fewer re-centrings but more rejections (acceptance >= e^(-w/T) for deep lower-well TLSs).
+h_j += J_jk S_k(old), in one O(N) loop that also collects the TLSs whose field left its
+window; those are re-centred after the loop, and TLS k too (x_k changed sign). The cost of
+an event is the O(N) field loop plus O(log N) per re-centred window and one
+transcendental evaluation per trial and per re-centring. The window width is
+``w = window * T`` (default window = 1): wider windows mean fewer re-centrings but more
+rejections. bench/bench_kmc.py measures the trade-off.
 """
 import math
 
@@ -35,11 +39,15 @@ import numpy as np
 from ..errors import ConfigError
 from ..model import tls_energy, tls_flip_rate_factor, tls_local_fields
 from .observables import tls_excitations
-from .sumtree import new_tree, tree_rebuild, tree_sample, tree_set
+from .sumtree import new_tree, tree_sample, tree_set
 
 # Relative slack on every bound so that a rounding error in the transcendental functions
 # can never make a rate exceed its bound; violations are still counted (counters[3]).
 _BOUND_SLACK = 1.0 + 1e-12
+
+# The window reaches _DOWN times further on the side where the rate falls: leaving it there
+# only loosens the bound, so it is re-centred less eagerly than on the side where it rises.
+_DOWN = 4.0
 
 # counters: events, trials, next time index, bound violations, window re-centrings
 EVENTS, TRIALS, NEXT_TIME, VIOLATIONS, RECENTRES = range(5)
@@ -52,23 +60,24 @@ def state_factor(x, delta0_sq, temperature):
 
 
 @numba.njit(cache=True, inline="always")
-def _recentre(j, spins, fields, center, tree, prefactors, delta0_sq, temperature, width):
-    center[j] = fields[j]
-    x_edge = 2.0 * spins[j] * fields[j] + width
+def _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width):
+    h = fields[j]
+    if spins[j] > 0.0:
+        lo[j] = h - _DOWN * width
+        hi[j] = h + width
+    else:
+        lo[j] = h - width
+        hi[j] = h + _DOWN * width
+    x_edge = 2.0 * spins[j] * h + width
     tree_set(tree, j, prefactors[j] * state_factor(x_edge, delta0_sq[j], temperature)
              * _BOUND_SLACK)
 
 
 @numba.njit(cache=True)
-def _init_bounds(spins, fields, center, tree, prefactors, delta0_sq, temperature, width):
-    p = tree.shape[0] // 2
+def _init_bounds(spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width):
     tree[:] = 0.0
     for j in range(spins.shape[0]):
-        center[j] = fields[j]
-        x_edge = 2.0 * spins[j] * fields[j] + width
-        tree[p + j] = prefactors[j] * state_factor(x_edge, delta0_sq[j], temperature) \
-            * _BOUND_SLACK
-    tree_rebuild(tree)
+        _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width)
 
 
 @numba.njit(cache=True, inline="always")
@@ -82,9 +91,9 @@ def _record(k_from, k_to, spins, fields, energy, energy_out, exc_out, config_out
             config_out[k, j] = 1 if spins[j] > 0.0 else -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature, width,
-                     center, tree, scalars, counters, times, rng, budget,
+                     lo, hi, tree, scalars, counters, times, rng, budget,
                      energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
@@ -96,6 +105,7 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
     t = scalars[0]
     energy = scalars[1]
     k = counters[NEXT_TIME]
+    moved = np.empty(n, dtype=np.int64)
     steps = 0
     while k < n_times and steps < budget:
         total = tree[1]
@@ -125,14 +135,20 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
         energy -= 2.0 * s_old * fields[i]
         spins[i] = -s_old
         counters[EVENTS] += 1
+        # one pass over the fields, collecting the windows that were left; they are
+        # re-centred afterwards so that this loop stays small
+        m = 0
         for j in range(n):
             h = fields[j] + couplings[i, j] * s_old
             fields[j] = h
-            if abs(h - center[j]) > width:
-                _recentre(j, spins, fields, center, tree, prefactors, delta0_sq,
-                          temperature, width)
-                counters[RECENTRES] += 1
-        _recentre(i, spins, fields, center, tree, prefactors, delta0_sq, temperature, width)
+            if h < lo[j] or h > hi[j]:
+                moved[m] = j
+                m += 1
+        for q in range(m):
+            _recentre(moved[q], spins, fields, lo, hi, tree, prefactors, delta0_sq,
+                      temperature, width)
+        counters[RECENTRES] += m
+        _recentre(i, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -155,7 +171,9 @@ class TLSEngine:
         recomputed after each event, kmc.dynamics.reference)
 
     A state is a dict of arrays: ``config`` (N,) S_i = +-1/2, ``fields`` (N,) h_i,
-    ``center`` (N,), ``tree`` (2P,), ``scalars`` [clock, energy], ``counters`` (5,) int64.
+    ``lo``/``hi`` (N,) windows, ``tree`` (2P,) bounds, ``scalars`` [clock, energy],
+    ``counters`` (5,) int64 (events, trials, next grid index, bound violations,
+    re-centrings).
     """
 
     model = "tls"
@@ -189,7 +207,7 @@ class TLSEngine:
             raise ConfigError("initial_state", "expected (N,) values +-1/2")
         fields = tls_local_fields(spins, self.bias, self.couplings)
         energy = tls_energy(spins, self.bias, self.couplings)
-        state = {"config": spins, "fields": fields, "center": np.empty(self.n_sites),
+        state = {"config": spins, "fields": fields, "lo": np.empty(self.n_sites), "hi": np.empty(self.n_sites),
                  "tree": new_tree(self.n_sites), "scalars": np.array([0.0, energy]),
                  "counters": np.zeros(5, dtype=np.int64)}
         self.refresh(state)
@@ -197,7 +215,7 @@ class TLSEngine:
 
     def refresh(self, state):
         """Rebuild every thinning bound (after prefactors, T or the fields changed)."""
-        _init_bounds(state["config"], state["fields"], state["center"], state["tree"],
+        _init_bounds(state["config"], state["fields"], state["lo"], state["hi"], state["tree"],
                      self.prefactors, self.delta0_sq, self.temperature, self.width)
 
     def rates(self, state):
@@ -216,8 +234,8 @@ class TLSEngine:
         """
         if self.kernel == "fast":
             _thinning_kernel(state["config"], state["fields"], self.couplings, self.prefactors,
-                             self.delta0_sq, self.temperature, self.width, state["center"],
-                             state["tree"], state["scalars"], state["counters"], times, rng,
+                             self.delta0_sq, self.temperature, self.width, state["lo"],
+                             state["hi"], state["tree"], state["scalars"], state["counters"], times, rng,
                              int(budget), out["energy"], out["excitations"], out["config"])
         else:
             from .reference import tls_reference_kernel

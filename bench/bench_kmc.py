@@ -1,0 +1,137 @@
+"""Events per second of the KMC kernels against a bare O(N) field-update loop.
+
+Run: python bench/bench_kmc.py [--quick]
+
+For each case the same run measures: the fast (thinning) kernel, the naive reference
+kernel (Gillespie, every rate recomputed with transcendental functions after each event),
+and a bare numba loop that only applies the O(N) field update of one event per iteration
+(TLS: h_j += J_kj S_k; electron glass: E_m += C_jm - C_im) at random sites. The ratio
+kernel / bare is what the targets refer to (TLS: >= 1/3 at N = 10000, >= 1/5 at N = 1000).
+Systems: TLS glass d = 3, W = J = 1, Delta0 log-uniform on [1e-3, 1e-1], T = 0.2, quench
+from random states; electron glass d = 2, W = J = 1, K = 1/2, xi = 0.1, cut-off 2 r_nn,
+T = 0.1, quench from random states. The first events after the quench are run untimed.
+"""
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kmc import ElectronSystem, TLSSystem  # noqa: E402
+from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors  # noqa: E402
+from kmc.dynamics.tls_engine import EVENTS, RECENTRES, TRIALS, TLSEngine  # noqa: E402
+
+
+@numba.njit(cache=True)
+def bare_tls_updates(fields, spins, couplings, sites):
+    for k in sites:
+        s = spins[k]
+        for j in range(fields.shape[0]):
+            fields[j] += couplings[k, j] * s
+        spins[k] = -s
+
+
+@numba.njit(cache=True)
+def bare_electron_updates(energies, interactions, hops):
+    for h in range(hops.shape[0]):
+        i = hops[h, 0]
+        j = hops[h, 1]
+        for m in range(energies.shape[0]):
+            energies[m] += interactions[j, m] - interactions[i, m]
+
+
+def timed_events(engine, state, rng, n_events, chunk):
+    grid = np.array([np.inf])
+    out = {"energy": np.zeros(1), "excitations": np.zeros(1),
+           "config": np.zeros((1, engine.n_sites), dtype=np.int8)}
+    c0 = state["counters"].copy()
+    t0 = time.perf_counter()
+    while state["counters"][EVENTS] - c0[EVENTS] < n_events:
+        # a trial budget no larger than the events still wanted (trials >= events)
+        left = n_events - (state["counters"][EVENTS] - c0[EVENTS])
+        engine.advance(state, grid, rng, min(chunk, left), out)
+    dt = time.perf_counter() - t0
+    d = state["counters"] - c0
+    return d[EVENTS] / dt, d
+
+
+def bare_rate(fn, args, n_events):
+    fn(*[a.copy() if isinstance(a, np.ndarray) and a.ndim == 1 and a.dtype == float else a
+         for a in args[:-1]], args[-1][:10])  # compile
+    t0 = time.perf_counter()
+    fn(*args)
+    return n_events / (time.perf_counter() - t0)
+
+
+def bench_tls(n, n_events, n_ref, warm):
+    rng = np.random.default_rng(1)
+    system = TLSSystem.random(rng, n, W=1.0, J=1.0, delta0_min=1e-3, delta0_max=1e-1)
+    t = 0.2
+    spins0 = rng.choice([-0.5, 0.5], n)
+    fast = TLSEngine(system, t, system.delta0**2)
+    state = fast.new_state(spins0)
+    timed_events(fast, state, rng, warm, 10**6)
+    rate_fast, d = timed_events(fast, state, rng, n_events, 10**6)
+    ref = TLSEngine(system, t, system.delta0**2, kernel="reference")
+    rstate = ref.new_state(state["config"])
+    timed_events(ref, rstate, rng, 2, 1)
+    rate_ref, _ = timed_events(ref, rstate, rng, n_ref, 10**6)
+    sites = rng.integers(0, n, n_events)
+    rate_bare = bare_rate(bare_tls_updates, (state["fields"].copy(), state["config"].copy(),
+                                             fast.couplings, sites), n_events)
+    return rate_fast, rate_ref, rate_bare, d
+
+
+def bench_electron(n, n_events, n_ref, warm):
+    rng = np.random.default_rng(2)
+    system = ElectronSystem.random(rng, n, W=1.0, J=1.0)
+    pairs, r = hop_pairs(system.distances, 2.0)
+    occ = np.zeros(n, dtype=np.int8)
+    occ[rng.permutation(n)[: n // 2]] = 1
+    fast = ElectronEngine(system, 0.1, pairs, pair_prefactors(r, 0.1))
+    state = fast.new_state(occ)
+    timed_events(fast, state, rng, warm, 10**6)
+    rate_fast, d = timed_events(fast, state, rng, n_events, 10**6)
+    ref = ElectronEngine(system, 0.1, pairs, pair_prefactors(r, 0.1), kernel="reference")
+    rstate = ref.new_state(state["config"])
+    timed_events(ref, rstate, rng, 2, 1)
+    rate_ref, _ = timed_events(ref, rstate, rng, n_ref, 10**6)
+    hops = rng.integers(0, n, (n_events, 2))
+    rate_bare = bare_rate(bare_electron_updates, (state["fields"].copy(), fast.interactions,
+                                                  hops), n_events)
+    return rate_fast, rate_ref, rate_bare, d, pairs.shape[0]
+
+
+def report(label, rate_fast, rate_ref, rate_bare, d, target=None, extra=""):
+    ratio = rate_fast / rate_bare
+    line = (f"{label:<22} fast {rate_fast:11.4g} ev/s | reference {rate_ref:11.4g} ev/s | "
+            f"bare loop {rate_bare:11.4g} ev/s | fast/bare {ratio:6.3f} "
+            f"(1/{1 / ratio:5.1f}) | reference/bare {rate_ref / rate_bare:7.4f} "
+            f"(1/{rate_bare / rate_ref:6.1f})")
+    if target is not None:
+        line += f" | target >= {target:.3f}: {'met' if ratio >= target else 'NOT met'}"
+    print(line)
+    print(f"{'':<22} trials/event {d[TRIALS] / d[EVENTS]:.2f}, window re-centrings/event "
+          f"{d[RECENTRES] / d[EVENTS]:.2f}{extra}")
+    sys.stdout.flush()
+
+
+def main():
+    quick = "--quick" in sys.argv
+    scale = 0.1 if quick else 1.0
+    print(f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads available "
+          "(kernels are serial)")
+    r = bench_tls(1000, int(3e5 * scale), int(2e4 * scale), int(5e4 * scale))
+    report("TLS N=1000", *r, target=1 / 5)
+    r = bench_tls(10000, int(5e4 * scale), int(2e3 * scale), int(1e4 * scale))
+    report("TLS N=10000", *r, target=1 / 3)
+    rf, rr, rb, d, n_pairs = bench_electron(1000, int(1e5 * scale), int(5e3 * scale),
+                                            int(2e4 * scale))
+    report("electron N=1000", rf, rr, rb, d, extra=f", hop pairs P = {n_pairs}")
+
+
+if __name__ == "__main__":
+    main()
