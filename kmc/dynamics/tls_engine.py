@@ -24,8 +24,9 @@ rate_i / b_i), so flip times and choices have exactly the law of the continuous-
 Markov chain; rejected trials only advance the clock.
 
 After an accepted flip of TLS k (S_k -> -S_k), every field is updated exactly,
-h_j += J_jk S_k(old), in one O(N) loop that also collects the TLSs whose field left its
-window; those are re-centred after the loop, and TLS k too (x_k changed sign). The cost of
+h_j += J_jk S_k(old), in one O(N) loop that also counts the TLSs whose field left its
+window; if any did, a second pass re-centres them; TLS k is re-centred too (x_k changed
+sign). The cost of
 an event is the O(N) field loop plus O(log N) per re-centred window and one
 transcendental evaluation per trial and per re-centring. The window width is
 ``w = window * T`` (default window = 1): wider windows mean fewer re-centrings but more
@@ -105,7 +106,6 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
     t = scalars[0]
     energy = scalars[1]
     k = counters[NEXT_TIME]
-    moved = np.empty(n, dtype=np.int64)
     steps = 0
     while k < n_times and steps < budget:
         total = tree[1]
@@ -135,19 +135,20 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
         energy -= 2.0 * s_old * fields[i]
         spins[i] = -s_old
         counters[EVENTS] += 1
-        # one pass over the fields, collecting the windows that were left; they are
-        # re-centred afterwards so that this loop stays small
-        m = 0
+        # the update loop only counts the fields that left their window (a branch-free
+        # loop that vectorizes); a second pass finds and re-centres them if there are any
+        left = 0
         for j in range(n):
             h = fields[j] + couplings[i, j] * s_old
             fields[j] = h
-            if h < lo[j] or h > hi[j]:
-                moved[m] = j
-                m += 1
-        for q in range(m):
-            _recentre(moved[q], spins, fields, lo, hi, tree, prefactors, delta0_sq,
-                      temperature, width)
-        counters[RECENTRES] += m
+            left += (h < lo[j]) | (h > hi[j])
+        if left > 0:
+            for j in range(n):
+                h = fields[j]
+                if h < lo[j] or h > hi[j]:
+                    _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq,
+                              temperature, width)
+            counters[RECENTRES] += left
         _recentre(i, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width)
     scalars[0] = t
     scalars[1] = energy
