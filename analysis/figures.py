@@ -3,6 +3,7 @@ from pathlib import Path
 
 import h5py
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -108,7 +109,9 @@ def interaction_error_figure(path, point=0, realization=0):
     from analysis.rates import paired_relative_error
     res = kmc.load(path)
     with_f = res.dataset("rates_interacting", point)[realization]
-    without = res.dataset("rates", point)[realization]
+    # TLS: the same refined fixed point without f; electron: A without the Eq. 23 term
+    name = "rates_refined" if res.model == "tls" else "rates"
+    without = np.sort(res.dataset(name, point)[realization])
     lam, err = paired_relative_error(with_f, without)
     fig = relative_error_figure(lam, err, without,
                                 label=point_label(res.points[point].values, res.points[point].config))

@@ -21,6 +21,7 @@ import math
 
 import numba
 import numpy as np
+import scipy.special
 
 # ---------------------------------------------------------------------------------------
 # Scalar kernels (numba): phonon occupations and rates
@@ -150,8 +151,10 @@ def electron_hop_energy(site_energy_i, site_energy_j, interaction_ij):
 
 
 def fermi(energies, mu, temperature):
-    """Fermi function 1 / (e^((E - mu)/T) + 1), without overflow."""
-    return 0.5 * (1.0 - np.tanh((np.asarray(energies) - mu) / (2.0 * temperature)))
+    """Fermi function 1 / (e^((E - mu)/T) + 1), without overflow and with full relative
+    precision in both tails (0.5 (1 - tanh) is exactly 0 beyond E - mu ~ 38 T, which
+    breaks detailed balance of rates built from occupations)."""
+    return scipy.special.expit(-(np.asarray(energies, dtype=float) - mu) / temperature)
 
 
 def electron_mean_field_map(energies, site_energies, interactions, filling, mu, temperature):

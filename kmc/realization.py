@@ -61,6 +61,8 @@ def payload_layout(config):
         if lin.interactions:
             layout["rates_interacting"] = ((n_rates,), f8, np.nan)
             layout["n_positive_interacting"] = ((), np.int64, -1)
+            if m.name == "tls":
+                layout["rates_refined"] = ((n_rates,), f8, np.nan)
         if lin.distance_matrix and m.name == "electron":
             layout["rates_distance"] = ((n - 1,), f8, np.nan)
     dyn = config.dynamics
@@ -110,12 +112,19 @@ def _linear(config, system, result):
     m, lin = config.model, config.linear
     out = {}
     if m.name == "tls":
-        out["rates"] = np.sort(linear.tls_rates(system, result.fields, m.temperature, m.a))
+        # Eq. 12 at the Eq. 4 fields, in site order (so a measured c_i pairs with lambda_i)
+        out["rates"] = linear.tls_rates(system, result.fields, m.temperature, m.a)
         out["n_positive"] = 0  # B without f is diagonal with -lambda < 0
         if lin.interactions:
+            # Figs. 17-20 compare B with and without f at the same point: the exact fixed
+            # point of the rate equation (it differs from Eq. 4 by O(Delta0^2), which alone
+            # moves rates by up to a few per cent, more than f does for most of them)
             full = linear.tls_spectrum(system, result.fields, m.temperature, m.a,
                                        interactions=True)
+            bare = linear.tls_spectrum(system, result.fields, m.temperature, m.a,
+                                       interactions=False)
             out["rates_interacting"] = full.rates
+            out["rates_refined"] = bare.rates
             out["n_positive_interacting"] = full.n_positive
         return out
     spec = linear.electron_spectrum(system, result.fields, result.mu, m.temperature, m.xi,
