@@ -5,6 +5,7 @@ the exact <X>(t) using the exact variance Var X(t) from the same distribution p(
 |mean - exact| < 4 sqrt(Var / R) (a 4 sigma z-test; seeds are fixed).
 """
 import itertools
+import os
 import math
 
 import numpy as np
@@ -182,3 +183,38 @@ def test_kmc_pulse_protocol_matches_master_equation(model):
     # the pulse must have pushed the system away from equilibrium at early times
     assert abs(exact.excess_energy.mean[0]) > 5 * abs(exact.excess_energy.mean[-1]) or \
         abs(exact.excess_energy.mean[0]) > 0.05
+
+
+def test_tls_stationary_state_is_boltzmann_only_for_small_delta0():
+    """The phonon rates balance the splitting sqrt(h^2 + Delta0^2), not the classical flip
+    energy |h|: the stationary vector equals the Boltzmann distribution of H only as
+    Delta0 -> 0 (and, with J != 0, no detailed balance holds at finite Delta0)."""
+    system = small_tls(31, n=5)
+    n = system.n_sites
+    tiny = TLSSystem.from_arrays(system.bias, np.full(n, 1e-5), system.couplings)
+    large = TLSSystem.from_arrays(system.bias, np.full(n, 0.5), system.couplings)
+    for s, close in ((tiny, True), (large, False)):
+        me = MasterEquation(s, 0.5, np.ones(n))
+        gap = np.abs(me.stationary() - me.boltzmann(0.5)).max()
+        assert (gap < 1e-8) if close else (gap > 1e-3), gap
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["tls", "electron"])
+def test_kmc_matches_master_equation_larger_systems(model):
+    """Reduced size by default (TLS N = 9, electron N = 10, M = 5); KMC_VALIDATE=full runs
+    TLS N = 12 (4096 configurations) and electron N = 12, M = 6 (924) with 4x replicas."""
+    full = os.environ.get("KMC_VALIDATE") == "full"
+    if model == "tls":
+        system = small_tls(41, n=12 if full else 9)
+        params = DynamicsParams(temperature=0.4, t_min=0.05, t_max=300.0, n_times=10,
+                                replicas=16000 if full else 4000, mc_equilibration_sweeps=100,
+                                mc_sampling_sweeps=200)
+    else:
+        system = small_electron(42, n=12 if full else 10)
+        params = DynamicsParams(temperature=0.25, xi=0.5, t_min=0.1, t_max=300.0, n_times=10,
+                                replicas=16000 if full else 4000, mc_equilibration_sweeps=100,
+                                mc_sampling_sweeps=200)
+    kmc = simulate(system, params, seed=43, mean_field=np.zeros(system.n_sites))
+    assert kmc.counters["bound_violations"] == 0
+    assert_agrees(kmc, *exact_moments(system, params))
