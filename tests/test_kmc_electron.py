@@ -128,3 +128,11 @@ def test_empty_pair_list_is_an_error():
     system = ElectronSystem.random(np.random.default_rng(1), 6)
     with pytest.raises(ValueError, match="hop_cutoff"):
         simulate(system, DynamicsParams(temperature=1.0, hop_cutoff=1e-6), mean_field=np.zeros(6))
+
+
+def test_degenerate_hop_with_zero_energy_change_is_an_error():
+    """dH = 0 exactly makes n_B(|dH|) infinite; the engine must say so, not run on inf."""
+    system = ElectronSystem.from_arrays([0.0, 0.0], 1, distances=np.array([[0, 1.0], [1.0, 0]]))
+    engine = engine_for(system, 0.5)
+    with pytest.raises(FloatingPointError, match="dH = 0"):
+        engine.new_state(np.array([1, 0], dtype=np.int8))

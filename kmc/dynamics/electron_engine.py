@@ -257,6 +257,16 @@ class ElectronEngine:
                      self.prefactors, state["lo"], state["hi"], state["tree"],
                      self.temperature, self.width)
         tree_rebuild(state["tree"])
+        self._check_finite(state)
+
+    @staticmethod
+    def _check_finite(state):
+        # n_B(|dH|) diverges at dH = 0 (kmc.model.miller_abrahams_factor); with continuous
+        # disorder that has probability zero, but a degenerate hand-made system can hit it.
+        if not np.isfinite(state["tree"][1]):
+            raise FloatingPointError(
+                "electron hop with dH = 0 exactly: the Miller-Abrahams rate diverges "
+                "(degenerate site energies?)")
 
     def rates(self, state):
         """(P,) current hop rates of the pairs (0 for inactive pairs)."""
@@ -281,6 +291,8 @@ class ElectronEngine:
                                       self.prefactors, self.temperature, state["scalars"],
                                       state["counters"], times, rng, int(budget),
                                       out["energy"], out["excitations"], out["config"])
+        if self.kernel == "fast":
+            self._check_finite(state)
         return bool(state["counters"][NEXT_TIME] >= times.shape[0])
 
     def field_error(self, state):
