@@ -1,0 +1,50 @@
+"""Command line of the analysis package: ``python -m analysis table1 FILE [FILE ...]``.
+
+Bad input (missing file, not a result file, no rates, mixed models, no recognised sweep)
+ends with one line on stderr and exit status 2; no traceback.
+"""
+import argparse
+import sys
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Analyses of glassrelax result files.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t1 = sub.add_parser(
+        "table1", help="print the paper's Table I as measured from sweep result files",
+        description="Table I (direction of the relaxation speed) from sweep result files: "
+                    "one file per (model, parameter), sweeping disorder.W, W_over_J (J at "
+                    "fixed W^2 + J^2) or model.N. Measures: lambda_min and the median rate, "
+                    "each with its standard error; see analysis/table1.py.")
+    t1.add_argument("files", nargs="+", metavar="FILE", help="result files (.h5) of kmc run")
+    t1.add_argument("--details", action="store_true",
+                    help="also print the measures of every sweep point")
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    from pathlib import Path
+
+    from .table1 import TableError, format_details, format_table, table_row
+    try:
+        rows = []
+        for path in args.files:
+            if not Path(path).is_file():
+                raise TableError(f"{path}: no such file")
+            rows.append(table_row(path))
+    except TableError as exc:
+        print(f"analysis: {exc}", file=sys.stderr)
+        return 2
+    if args.details:
+        for row in rows:
+            print(format_details(row))
+            print()
+    print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
