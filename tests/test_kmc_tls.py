@@ -170,3 +170,35 @@ def test_bad_engine_arguments_are_rejected():
         TLSEngine(system, 1.0, np.ones(3))
     with pytest.raises(ValueError, match="initial_state"):
         TLSEngine(system, 1.0, system.delta0**2).new_state(np.ones(4))
+
+
+def test_prefactor_scale_only_rescales_time():
+    """Every rate is prefactor x state factor (PHYSICS.md section 6): doubling the one
+    prefactor array (a = 2) gives bit for bit the same trajectories on a grid of half the
+    times (scaling by 2 is exact in binary floating point)."""
+    system = gaussian_tls(14, 10)
+    base = dict(temperature=0.4, n_times=8, replicas=20, mc_equilibration_sweeps=20,
+                mc_sampling_sweeps=50)
+    mf = np.zeros(10)
+    one = simulate(system, DynamicsParams(a=1.0, t_min=0.1, t_max=100.0, **base), seed=3,
+                   mean_field=mf)
+    two = simulate(system, DynamicsParams(a=2.0, t_min=0.05, t_max=50.0, **base), seed=3,
+                   mean_field=mf)
+    np.testing.assert_array_equal(one.energy.mean, two.energy.mean)
+    np.testing.assert_array_equal(one.occupation.mean, two.occupation.mean)
+    assert one.counters == two.counters
+
+
+def test_rescaled_prefactors_take_effect_after_refresh():
+    """A temporal-acceleration step may rescale engine.prefactors between kernel calls;
+    refresh() rebuilds the bounds, and the rates and the bound total follow."""
+    system = gaussian_tls(15, 10)
+    engine = TLSEngine(system, 0.4, system.delta0**2)
+    state = engine.new_state(np.random.default_rng(1).choice([-0.5, 0.5], 10))
+    rates, total = engine.rates(state), state["tree"][1]
+    engine.prefactors[:5] *= 8.0
+    engine.refresh(state)
+    scale = np.where(np.arange(10) < 5, 8.0, 1.0)
+    np.testing.assert_allclose(engine.rates(state), rates * scale, rtol=1e-14)
+    assert state["tree"][1] > total
+    assert np.all(state["tree"][16:26] >= engine.rates(state))
