@@ -31,6 +31,18 @@ def random_occupation(rng, n, m):
     return occ
 
 
+def assert_bounds_hold(engine, state):
+    """The thinning invariant: every active pair inside its window, every bound >= rate."""
+    occ, e = state["config"], state["fields"]
+    a, b = engine.pair_a, engine.pair_b
+    active = occ[a] != occ[b]
+    d = e[b] - e[a]
+    inside = (d >= state["lo"]) & (d <= state["hi"])
+    assert np.all(inside[active])
+    p = state["tree"].shape[0] // 2
+    assert np.all(state["tree"][p:p + len(a)] >= engine.rates(state))
+
+
 def chi_square_p(counts, probabilities):
     expected = probabilities * counts.sum()
     big = expected >= 5
@@ -106,6 +118,7 @@ def test_incremental_site_energies_equal_recomputation_after_1e5_events():
         engine.advance(state, grid, rng, 50_000, out)
         err_h, err_e = engine.field_error(state)
         assert err_h < 1e-9 and err_e < 1e-9, (state["counters"], err_h, err_e)
+        assert_bounds_hold(engine, state)
     assert state["config"].sum() == 100
     assert state["counters"][VIOLATIONS] == 0
 

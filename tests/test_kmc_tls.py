@@ -140,6 +140,10 @@ def test_incremental_fields_equal_recomputation_after_1e5_events():
         engine.advance(state, grid, rng, 20_000, out)
         err_h, err_e = engine.field_error(state)   # periodic check along the run
         assert err_h < 1e-9 and err_e < 1e-9, (state["counters"], err_h, err_e)
+        # the thinning invariant: fields inside their windows, bounds >= rates
+        h = state["fields"]
+        assert np.all((h >= state["lo"]) & (h <= state["hi"]))
+        assert np.all(state["tree"][512:812] >= engine.rates(state))
         checks += 1
     assert checks > 3
     assert state["counters"][VIOLATIONS] == 0

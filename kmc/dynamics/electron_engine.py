@@ -18,9 +18,15 @@ started, at distance >= |dH0|/2, and the bound is the factor at the window end n
 0 (times 1 + 1e-12). Inactive pairs have bound 0 and an infinite window.
 
 After an accepted hop i -> j every site energy is updated exactly, E_k += C_kj - C_ki
-(O(N)); then every pair's d is checked against its window (O(P), no transcendental
-functions) and re-centred if it left it; the pairs touching i or j are re-centred because
-their activity changed. Default window half-width w = window * T.
+(O(N)). Which windows can have been left is decided per site, not per pair: each site m
+keeps a reference energy eref_m and a threshold theta_m such that every active pair (a, b)
+stays inside its window while |E_a - eref_a| <= theta_a and |E_b - eref_b| <= theta_b
+(the pair's last checked margin M_p, split in halves between its two sites; see
+``_visit``). The O(N) update loop counts the sites past their threshold; those are
+visited: their pairs are checked against the windows, re-centred if they left them, and
+the thresholds renewed. The pairs touching i and j are re-centred because their activity
+changed. Per event: O(N) plus O(degree) per visited site, independent of the number of
+pairs P elsewhere. Default window half-width w = window * T.
 """
 import math
 
@@ -34,6 +40,10 @@ from .sumtree import new_tree, tree_rebuild, tree_sample, tree_set
 from .tls_engine import EVENTS, NEXT_TIME, RECENTRES, TRIALS, VIOLATIONS
 
 _BOUND_SLACK = 1.0 + 1e-12
+
+# A pair whose remaining margin is below this fraction of its window width is re-centred
+# when one of its sites is visited, so that the site thresholds do not shrink to zero.
+_RENEW = 0.125
 
 
 def hop_pairs(distances, cutoff):
@@ -97,11 +107,67 @@ def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree
 
 @numba.njit(cache=True)
 def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-                 temperature, width):
+                 temperature, width, site_ptr, site_ids, eref, theta, stack, queued):
     tree[:] = 0.0
     for p in range(pair_a.shape[0]):
         _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
                   temperature, width)
+    eref[:] = energies
+    theta[:] = math.inf
+    for m in range(occ.shape[0]):
+        _visit(m, False, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
+               temperature, width, site_ptr, site_ids, eref, theta, stack, queued)
+
+
+@numba.njit(cache=True, inline="always")
+def _visit(start, force, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
+           temperature, width, site_ptr, site_ids, eref, theta, stack, queued):
+    """Check the pairs of site ``start`` against their windows; renew the site thresholds.
+
+    Invariant (module doc): an active pair p = (a, b), last checked with margin M_p (the
+    distance of d = E_b - E_a to the nearer window edge), stays inside its window while
+    |E_a - eref_a| <= theta_a and |E_b - eref_b| <= theta_b. A visit of m re-centres the
+    pairs of m that left their window (with ``force``: all of them) or kept less than
+    _RENEW of its width, sets eref_m = E_m and theta_m = min_p M_p / 2, and lowers each
+    partner's threshold to at most M_p / 2 - |E_o - eref_o|; a partner whose threshold is
+    thereby exceeded is visited as well. Returns the number of re-centred pairs.
+    """
+    count = 0
+    stack[0] = start
+    queued[start] = 1
+    top = 1
+    first = True
+    while top > 0:
+        top -= 1
+        m = stack[top]
+        queued[m] = 0
+        eref[m] = energies[m]
+        th = math.inf
+        for r in range(site_ptr[m], site_ptr[m + 1]):
+            p = site_ids[r]
+            a = pair_a[p]
+            b = pair_b[p]
+            d = energies[b] - energies[a]
+            if (force and first) or d < lo[p] or d > hi[p] \
+                    or min(d - lo[p], hi[p] - d) < _RENEW * (hi[p] - lo[p]):
+                _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
+                          temperature, width)
+                count += 1
+            if lo[p] == -math.inf:
+                continue
+            half = 0.5 * min(d - lo[p], hi[p] - d)
+            th = min(th, half)
+            o = b if a == m else a
+            lim = half - abs(energies[o] - eref[o])
+            if lim < theta[o]:
+                theta[o] = lim
+                if lim < 0.0 and queued[o] == 0:
+                    stack[top] = o
+                    queued[o] = 1
+                    top += 1
+        theta[m] = th
+        first = False
+    return count
 
 
 @numba.njit(cache=True, inline="always")
@@ -119,7 +185,8 @@ def _record(k_from, k_to, occ, energies, n_electrons, energy, energy_out, exc_ou
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, site_ptr, site_ids, temperature, width, lo, hi, tree,
-                     scalars, counters, times, rng, budget, energy_out, exc_out, config_out):
+                     eref, theta, stack, queued, scalars, counters, times, rng, budget,
+                     energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc."""
     n = occ.shape[0]
     n_pairs = pair_a.shape[0]
@@ -165,18 +232,24 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         occ[i] = 0
         occ[j] = 1
         counters[EVENTS] += 1
+        # exact O(N) update, counting the sites whose energy drifted past their threshold
+        hot = 0
         for m in range(n):
-            energies[m] += interactions[j, m] - interactions[i, m]
-        for q in range(n_pairs):
-            d = energies[pair_b[q]] - energies[pair_a[q]]
-            if d < lo[q] or d > hi[q]:
-                _recentre(q, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi,
-                          tree, temperature, width)
-                counters[RECENTRES] += 1
+            e = energies[m] + interactions[j, m] - interactions[i, m]
+            energies[m] = e
+            hot += abs(e - eref[m]) > theta[m]
+        # the pairs of i and j changed activity: re-centre all of them
         for site in (i, j):
-            for r in range(site_ptr[site], site_ptr[site + 1]):
-                _recentre(site_ids[r], occ, energies, pair_a, pair_b, pair_c, prefactors,
-                          lo, hi, tree, temperature, width)
+            counters[RECENTRES] += _visit(site, True, occ, energies, pair_a, pair_b, pair_c,
+                                          prefactors, lo, hi, tree, temperature, width,
+                                          site_ptr, site_ids, eref, theta, stack, queued)
+        if hot > 0:
+            for m in range(n):
+                if abs(energies[m] - eref[m]) > theta[m]:
+                    counters[RECENTRES] += _visit(m, False, occ, energies, pair_a, pair_b,
+                                                  pair_c, prefactors, lo, hi, tree,
+                                                  temperature, width, site_ptr, site_ids,
+                                                  eref, theta, stack, queued)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -234,6 +307,9 @@ class ElectronEngine:
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
         self.kernel = kernel
+        # scratch of the site visits (empty between calls, so not part of a state)
+        self._stack = np.zeros(n, dtype=np.int64)
+        self._queued = np.zeros(n, dtype=np.int8)
 
     def new_state(self, occupations):
         """State for occupations (N,) of 0/1 with M electrons at clock 0."""
@@ -245,8 +321,10 @@ class ElectronEngine:
         fields = electron_site_energies(occ, self.site_energies, self.interactions, self.filling)
         energy = electron_energy(occ, self.site_energies, self.interactions, self.filling)
         n_pairs = self.pair_a.shape[0]
+        n = self.n_sites
         state = {"config": occ, "fields": np.ascontiguousarray(fields),
                  "lo": np.empty(n_pairs), "hi": np.empty(n_pairs), "tree": new_tree(n_pairs),
+                 "eref": np.empty(n), "theta": np.empty(n),
                  "scalars": np.array([0.0, energy]), "counters": np.zeros(5, dtype=np.int64)}
         self.refresh(state)
         return state
@@ -255,7 +333,8 @@ class ElectronEngine:
         """Rebuild every thinning bound (after prefactors, T or the energies changed)."""
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
                      self.prefactors, state["lo"], state["hi"], state["tree"],
-                     self.temperature, self.width)
+                     self.temperature, self.width, self.site_ptr, self.site_ids,
+                     state["eref"], state["theta"], self._stack, self._queued)
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
@@ -282,6 +361,7 @@ class ElectronEngine:
                              self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                              self.prefactors, self.site_ptr, self.site_ids, self.temperature,
                              self.width, state["lo"], state["hi"], state["tree"],
+                             state["eref"], state["theta"], self._stack, self._queued,
                              state["scalars"], state["counters"], times, rng, int(budget),
                              out["energy"], out["excitations"], out["config"])
         else:
