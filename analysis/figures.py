@@ -144,8 +144,15 @@ def dynamics_figure(path):
         for ax, name in zip(axes, ("deviation", "excess_energy")):
             mean = res.dataset(f"dynamics/ensemble/{name}", p)
             err = res.dataset(f"dynamics/ensemble/{name}_stderr", p)
-            ax.errorbar(times, mean, yerr=err, marker=_MARKERS[p % len(_MARKERS)], ms=3,
-                        lw=0.8, capsize=0, label=label)
+            line = ax.errorbar(times, mean, yerr=err, marker=_MARKERS[p % len(_MARKERS)],
+                               ms=3, lw=0.8, capsize=0, label=label)
+            if name == "deviation":
+                with h5py.File(path, "r") as f:
+                    cmp = f[f"glassrelax/points/p{p:04d}"].get("comparison")
+                    if cmp is not None:
+                        ax.plot(cmp["times"][()], cmp["predicted"][()], "--",
+                                color=line[0].get_color(), lw=1,
+                                label="linear prediction (same estimator)")
     unit = "1/(a J^3)" if res.model == "tls" else "1/Gamma0"
     dev = r"$|\delta\sigma|(t)$" if res.model == "tls" else r"$|\delta n|(t)$"
     for ax, ylabel in zip(axes, (dev, "excess energy / J")):

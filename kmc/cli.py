@@ -67,7 +67,23 @@ def _run(config, args):
           f"done, {summary.not_converged} not converged)")
     for fig in summary.figures:
         print(f"figure:  {fig}")
+    _print_comparison(summary.path)
     return 1 if summary.not_converged else 0
+
+
+def _print_comparison(path):
+    """One line per point: simulated relaxation against the linear prediction."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        for name, group in f["glassrelax/points"].items():
+            if "comparison" not in group:
+                continue
+            a = group["comparison"].attrs
+            print(f"{name}: window 1/lambda_max..1/lambda_min = {1 / a['lambda_max']:.3g}.."
+                  f"{1 / a['lambda_min']:.3g}; max |sim - pred|/pred = "
+                  f"{a['max_rel_deviation']:.3g}; slope d|dx|/dln t: simulated "
+                  f"{a['slope_simulated']:.4g} +- {a['slope_simulated_se']:.2g}, predicted "
+                  f"{a['slope_predicted']:.4g}, log form {a['slope_log']:.4g}")
 
 
 if __name__ == "__main__":

@@ -140,6 +140,9 @@ class ResultWriter:
                         summary.summarise_linear(group, self.n_realizations, point_config)
                     if point_config.dynamics.enabled:
                         summary.summarise_dynamics(group, self.n_realizations)
+                    if point_config.dynamics.enabled and point_config.linear.enabled:
+                        summary.summarise_comparison(group, self.n_realizations,
+                                                     point_config, self.config.ensemble.seed, p)
         _replace(self._tmp, self.path)
         self.pending.clear()
 

@@ -9,7 +9,8 @@ so a resumed run and an uninterrupted one end with the same summaries.
                                     [lambda_min, min(lambda_max, 10 lambda_min)]
     attrs lambda_min, lambda_max    plateau edges (analysis.rates.plateau_edges)
     attrs lambda_min_se             bootstrap over realizations (200 resamples, fixed seed)
-    attrs median_rate, median_rate_se   mean of the per-realization median rate, its error
+    attrs median_rate, median_rate_se   geometric mean of the per-realization median rates
+                                    and its standard error (delta method)
     attrs fit_*                     the 1/lambda fit in the window (analysis.rates)
     relaxation/times, mean, sem, e1, log   predicted |dsigma|(t) with uniform c_i = 1/N
 ``dynamics/ensemble/`` (with a [dynamics] table)
@@ -36,10 +37,13 @@ def rate_summary(rates_list, bins, alpha):
     edges, mean, sem = ra.rate_histogram(positive, bins, log=True)
     lmin, lmax = ra.plateau_edges(edges, mean, alpha=alpha)
     out = {"log": (edges, mean, sem), "lambda_min": lmin, "lambda_max": lmax}
-    medians = np.array([np.median(r) for r in positive])
-    out["median_rate"] = float(medians.mean())
-    out["median_rate_se"] = (float(medians.std(ddof=1) / np.sqrt(len(medians)))
-                             if len(medians) > 1 else np.nan)
+    # geometric mean of the per-realization medians: an arithmetic mean of medians that
+    # spread over decades is dominated by its largest member (it faked a size trend)
+    log_medians = np.array([np.median(np.log(r)) for r in positive])
+    out["median_rate"] = float(np.exp(log_medians.mean()))
+    out["median_rate_se"] = (float(out["median_rate"] * log_medians.std(ddof=1)
+                                   / np.sqrt(len(log_medians)))
+                             if len(log_medians) > 1 else np.nan)
     # bootstrap over realizations for the error of lambda_min (same bins)
     rng = np.random.default_rng(12345)
     boot = []
@@ -111,3 +115,52 @@ def summarise_dynamics(group, n_realizations):
     ens.attrs["n_used"] = ok.size
     ens.attrs["error"] = ("spread over realizations / sqrt(R) (contains replica noise and "
                           "disorder variance); one realization: its replica standard error")
+
+
+def summarise_comparison(group, n_realizations, config, seed, point):
+    """Simulated |dx|(t) against the linear prediction (analysis.compare), per point.
+
+    Stored in ``comparison/``: times, simulated, simulated_se, predicted (expected value of
+    the replica-averaged estimator), predicted_se, predicted_raw (sum |c_i| e^(-lambda t)),
+    log, in_window; attrs max_rel_deviation, slope_*, lambda_min, lambda_max, t0_lambda_max.
+    """
+    from analysis import compare as cmp
+    from .realization import build_system
+    ok = np.flatnonzero(group["status"][:n_realizations] == 1)
+    if ok.size == 0:
+        return
+    m = config.model
+    times = group["dynamics/times"][()]
+    replicas = config.dynamics.replicas
+    predictions, raw, c0 = [], [], []
+    for k in ok:
+        eq = group["dynamics/equilibrium_occupation"][k]
+        c = group["dynamics/occupation"][k, 0] - eq
+        if m.name == "tls":
+            pred = cmp.tls_prediction(group["rates"][k], c, times, times[0], eq, replicas)
+            raw.append(cmp.tls_prediction(group["rates"][k], c, times, times[0]))
+        else:
+            system = build_system(config, seed, point, int(k))
+            args = (system, group["fields"][k], group["mu"][k], m.temperature, m.xi,
+                    m.gamma0, c, times, times[0])
+            pred = cmp.electron_prediction(*args, eq, replicas)
+            raw.append(cmp.electron_prediction(*args))
+        predictions.append(pred)
+        c0.append(np.abs(c).sum())
+    predictions = np.array(predictions)
+    pred_se = (predictions.std(axis=0, ddof=1) / np.sqrt(ok.size) if ok.size > 1
+               else np.full(times.size, np.nan))
+    lin = group["linear"]
+    lo, hi = cmp.window_from_rates(list(group["rates"][:n_realizations][ok]),
+                                   lin.attrs["lambda_min"], lin.attrs["lambda_max"])
+    ens = group["dynamics/ensemble"]
+    result = cmp.compare(times, ens["deviation"][()], ens["deviation_stderr"][()],
+                         predictions.mean(axis=0), pred_se, float(np.mean(c0)), lo, hi)
+    out = group.require_group("comparison")
+    _replace(out, "predicted_raw", np.mean(raw, axis=0))
+    for name in ("times", "simulated", "simulated_se", "predicted", "predicted_se", "log",
+                 "in_window"):
+        _replace(out, name, getattr(result, name))
+    for name in ("lambda_min", "lambda_max", "max_rel_deviation", "slope_simulated",
+                 "slope_simulated_se", "slope_predicted", "slope_log", "t0_lambda_max"):
+        out.attrs[name] = getattr(result, name)

@@ -222,17 +222,39 @@ def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0)
     diag(root) U e^(Lambda t) U^T diag(root)^-1 with S = U Lambda U^T; ``root`` is also the
     null vector of S.
 
+    With x_i = (E_i - mu)/T, sqrt(D_i) = 1/(2 cosh(x_i/2)) and the Fermi factors cancel:
+
+        S_ij = Gamma0 e^(-r_ij/xi) / (2 sinh(|x_j - x_i|/2))                  (i != j)
+        S_ii = -sum_k S_ik cosh(x_i/2) / cosh(x_k/2)
+
+    evaluated in logarithms, so that sites far from mu (a close pair has E - mu ~ +-1/(2r),
+    |x| of several hundred at T = 0.1) neither underflow n0 (1 - n0) nor make gamma0_ij
+    subnormal (the detailed-balance check of ``equilibrium_pair_currents`` then fails on
+    rounding of numbers below 1e-308).
+
     Returns
     -------
     sym : (N, N) float, units of Gamma0
     root : (N,) float
-        sqrt(n0 (1 - n0)).
+        sqrt(n0 (1 - n0)) (0 where it underflows).
     """
-    gam = equilibrium_pair_currents(energies, mu, system.distances, xi, temperature, gamma0)
-    d = _occupation_weights(energies, mu, temperature)
-    root = np.sqrt(d)
-    sym = gam / root[:, None] / root[None, :]
-    sym[np.diag_indices_from(sym)] = -gam.sum(axis=1) / d
+    x = (np.asarray(energies, dtype=float) - mu) / temperature
+    dx = 0.5 * np.abs(x[None, :] - x[:, None])
+    off = ~np.eye(x.size, dtype=bool)
+    if np.any(dx[off] == 0.0):
+        i, j = np.argwhere((dx == 0.0) & off)[0]
+        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
+                         "Miller-Abrahams current diverges")
+    # ln(2 sinh(y)) = y + ln(1 - e^(-2y)); ln cosh(y) = |y| + ln(1 + e^(-2|y|)) - ln 2
+    with np.errstate(divide="ignore"):
+        log_s = -np.asarray(system.distances, dtype=float) / xi - dx - np.log1p(-np.exp(-2.0 * dx))
+    np.fill_diagonal(log_s, -np.inf)
+    y = 0.5 * np.abs(x)
+    log_cosh = y + np.log1p(np.exp(-2.0 * y)) - math.log(2.0)
+    sym = gamma0 * np.exp(log_s)
+    diag = -gamma0 * np.exp(log_s + log_cosh[:, None] - log_cosh[None, :]).sum(axis=1)
+    sym[np.diag_indices_from(sym)] = diag
+    root = np.exp(-log_cosh - math.log(2.0))
     return sym, root
 
 
