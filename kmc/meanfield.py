@@ -5,9 +5,9 @@ current values of all the others and replaces its old value at once. Every singl
 update minimises the mean-field free energy over that site (``kmc.model`` says why), so the
 iteration cannot oscillate the way simultaneous (Jacobi) updates do at low T.
 
-Convergence: the largest |change| of a field in one sweep is below ``tol``; the returned
-``residual`` is the fixed-point residual max_i |x_i - map(x)_i| recomputed afterwards from
-the definitions in ``kmc.model``. A solution that does not converge is returned with
+Convergence: sweeps stop when the largest |change| of a field in one sweep is below
+``tol`` and the fixed-point residual max_i |x_i - map(x)_i|, recomputed from the
+definitions in ``kmc.model``, is below ``tol`` too (within ``max_sweeps``). A solution that does not converge is returned with
 ``converged=False``; callers record it, never silently keep it.
 """
 import math
@@ -35,8 +35,8 @@ class MeanFieldResult:
     mu : float
         Chemical potential (electron glass; 0 for the TLS glass).
     converged, sweeps, residual
-        Status: whether max |change| < tol was reached, sweeps used (all stages of an
-        anneal), and the recomputed fixed-point residual max |x - map(x)|.
+        Status: converged means the recomputed fixed-point residual max |x - map(x)| is
+        <= tol; sweeps used (all stages of an anneal); the residual itself.
     """
 
     fields: np.ndarray
@@ -85,16 +85,29 @@ def solve(system, temperature, *, tol=1e-10, max_sweeps=10_000, rng=None, init="
     total = 0
     converged = False
     mu_value = 0.0 if mu is None else float(mu)
-    for stage_t in schedule:
-        if isinstance(system, TLSSystem):
-            sweeps, converged = _tls_gauss_seidel(system.couplings, system.bias, fields,
-                                                  stage_t, tol, max_sweeps, order, rng)
-        else:
-            sweeps, converged, mu_value = _electron_gauss_seidel(
-                system.interactions, system.site_energies, fields, system.filling,
-                system.n_electrons, stage_t, tol, max_sweeps, order, rng,
-                mu is None, mu_value)
-        total += sweeps
+    for stage, stage_t in enumerate(schedule):
+        final = stage == len(schedule) - 1
+        budget = max_sweeps
+        while True:
+            if isinstance(system, TLSSystem):
+                sweeps, converged = _tls_gauss_seidel(system.couplings, system.bias, fields,
+                                                      stage_t, tol, budget, order, rng)
+            else:
+                sweeps, converged, mu_value = _electron_gauss_seidel(
+                    system.interactions, system.site_energies, fields, system.filling,
+                    system.n_electrons, stage_t, tol, budget, order, rng, mu is None,
+                    mu_value)
+            total += sweeps
+            budget -= sweeps
+            if not (final and converged):
+                break
+            # a sweep's largest change bounds the residual only up to a contraction
+            # factor: keep sweeping until the recomputed residual itself is below tol
+            if residual(system, fields, stage_t, mu_value) <= tol:
+                break
+            if budget <= 0:
+                converged = False
+                break
     return _result(system, fields, mu_value, temperature, converged, total)
 
 

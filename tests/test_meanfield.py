@@ -35,10 +35,9 @@ def test_tls_fixed_point_residual_recomputed_independently(d, temperature):
     r = meanfield.solve(s, temperature, tol=1e-11, rng=3)
     assert r.converged
     mapped = explicit_tls_map(r.fields, s.bias, s.couplings, temperature)
-    # the solver stops when no field moves by more than tol in a sweep; the residual of
-    # a contraction at that point is a small multiple of tol
-    assert np.max(np.abs(mapped - r.fields)) < 1e-9
-    assert r.residual < 1e-9
+    # converged promises a fixed-point residual <= tol; recomputed here site by site
+    assert np.max(np.abs(mapped - r.fields)) <= 1e-11 * (1 + 1e-6)
+    assert r.residual <= 1e-11
 
 
 @pytest.mark.parametrize("filling", [0.5, 0.3])
@@ -49,7 +48,7 @@ def test_electron_fixed_point_and_electron_count(filling, temperature):
     assert r.converged
     mapped = explicit_electron_map(r.fields, s.site_energies, s.interactions, s.filling,
                                    r.mu, temperature)
-    assert np.max(np.abs(mapped - r.fields)) < 1e-9
+    assert np.max(np.abs(mapped - r.fields)) <= 1e-11 * (1 + 1e-6)
     count = np.sum(1.0 / (np.exp((r.fields - r.mu) / temperature) + 1.0))
     assert count == pytest.approx(s.n_electrons, abs=1e-9)
 
