@@ -5,10 +5,11 @@ divided by N times the bin width, so it integrates to the fraction of its N site
 energy falls in the histogram range (1 when the range covers every energy). The curve is
 the mean of these per-realization densities; the error is their standard error.
 """
+import h5py
 import numpy as np
 
 import kmc
-from kmc.store import CONVERGED
+from kmc.statistics import mean_sem
 
 
 def dos_histogram(energy_arrays, edges):
@@ -25,24 +26,16 @@ def dos_histogram(energy_arrays, edges):
     """
     edges = np.asarray(edges, dtype=float)
     width = np.diff(edges)
-    rows = np.array([np.histogram(e, bins=edges)[0] / (len(e) * width) for e in energy_arrays])
-    mean = rows.mean(axis=0)
-    sem = rows.std(axis=0, ddof=1) / np.sqrt(len(rows)) if len(rows) > 1 else np.full_like(mean, np.nan)
-    return mean, sem
+    return mean_sem([np.histogram(e, bins=edges)[0] / (len(e) * width) for e in energy_arrays])
 
 
 def dos_from_file(path_or_results, point=0):
-    """(edges, mean, sem, n_used) of a point of a result file, converged realizations only."""
+    """(edges, mean, sem, n_used) of a point of a result file, as its writer summarised it
+    (converged realizations only; ``kmc.store``)."""
     res = path_or_results if isinstance(path_or_results, kmc.results.Results) else kmc.load(path_or_results)
-    edges = res.dataset("dos/edges", point)
-    status = res.dataset("status", point)
-    counts = res.dataset("dos/counts", point)[status == CONVERGED]
-    n = res.points[point].config.model.N
-    rows = counts / (n * np.diff(edges))
-    mean = rows.mean(axis=0) if len(rows) else np.full(edges.size - 1, np.nan)
-    sem = (rows.std(axis=0, ddof=1) / np.sqrt(len(rows)) if len(rows) > 1
-           else np.full(edges.size - 1, np.nan))
-    return edges, mean, sem, len(rows)
+    with h5py.File(res.path, "r") as f:
+        dos = f[f"glassrelax/points/p{point:04d}/dos"]
+        return dos["edges"][()], dos["mean"][()], dos["sem"][()], int(dos.attrs["n_used"])
 
 
 def gap_slope(edges, mean, sem, window):

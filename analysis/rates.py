@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
+from kmc.statistics import mean_sem
+
 
 def rate_histogram(rates_list, bins, log=True, range=None):
     """Density of rates (or of ln rates) over realizations, mean and standard error per bin.
@@ -83,11 +85,7 @@ def rate_histogram(rates_list, bins, log=True, range=None):
         edges = np.asarray(bins, dtype=float)
     widths = np.diff(edges)
     dens = np.array([np.histogram(v, edges)[0] / (v.size * widths) for v in values])
-    mean = dens.mean(axis=0)
-    if len(values) > 1:
-        sem = dens.std(axis=0, ddof=1) / np.sqrt(len(values))
-    else:
-        sem = np.full_like(mean, np.nan)
+    mean, sem = mean_sem(dens)
     return edges, mean, sem
 
 

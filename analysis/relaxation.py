@@ -19,6 +19,8 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from kmc.statistics import mean_sem
+
 # Rows of the (times x rates) exponential evaluated at once; bounds the memory to
 # _CHUNK * N doubles for long time grids.
 _CHUNK = 256
@@ -83,11 +85,7 @@ def ensemble_prediction(rates_list, times, c_list=None):
     if c_list is None:
         c_list = [None] * len(rates_list)
     curves = np.array([relaxation_prediction(r, c, times) for r, c in zip(rates_list, c_list)])
-    mean = curves.mean(axis=0)
-    if len(curves) > 1:
-        sem = curves.std(axis=0, ddof=1) / np.sqrt(len(curves))
-    else:
-        sem = np.full_like(mean, np.nan)
+    mean, sem = mean_sem(curves)
     return curves, mean, sem
 
 

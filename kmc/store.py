@@ -31,6 +31,7 @@ import numpy as np
 from . import __version__
 from .errors import ResultFileError
 from .realization import payload_layout
+from .statistics import mean_sem
 
 ROOT = "glassrelax"
 SCHEMA_VERSION = 1
@@ -237,10 +238,8 @@ def _summarise_dos(group, n_realizations):
     edges = group["dos/edges"][:]
     n = int(group.attrs["n_sites"])
     counts = group["dos/counts"][:n_realizations][ok] if ok.size else np.zeros((0, edges.size - 1))
-    density = counts / (n * np.diff(edges))
-    mean = density.mean(axis=0) if ok.size else np.full(edges.size - 1, np.nan)
-    sem = (density.std(axis=0, ddof=1) / np.sqrt(ok.size) if ok.size > 1
-           else np.full(edges.size - 1, np.nan))
+    mean, sem = (mean_sem(counts / (n * np.diff(edges))) if ok.size
+                 else (np.full(edges.size - 1, np.nan),) * 2)
     dos = group["dos"]
     for name, data in (("mean", mean), ("sem", sem)):
         if name in dos:

@@ -19,6 +19,7 @@ so a resumed run and an uninterrupted one end with the same summaries.
 import numpy as np
 
 from .realization import DYNAMICS_CURVES
+from .statistics import mean_sem
 
 BOOTSTRAP_SAMPLES = 200
 WINDOW_DECADES = 1.0
@@ -107,7 +108,7 @@ def summarise_dynamics(group, n_realizations):
     for name in DYNAMICS_CURVES:
         means = group[f"dynamics/{name}"][:n_realizations][ok]
         if ok.size > 1:
-            mean, err = means.mean(axis=0), means.std(axis=0, ddof=1) / np.sqrt(ok.size)
+            mean, err = mean_sem(means)
         else:  # one realization: its replica standard error
             mean, err = means[0], group[f"dynamics/{name}_stderr"][ok[0]]
         _replace(ens, name, mean)
@@ -147,15 +148,13 @@ def summarise_comparison(group, n_realizations, config, seed, point):
             raw.append(cmp.electron_prediction(*args))
         predictions.append(pred)
         c0.append(np.abs(c).sum())
-    predictions = np.array(predictions)
-    pred_se = (predictions.std(axis=0, ddof=1) / np.sqrt(ok.size) if ok.size > 1
-               else np.full(times.size, np.nan))
+    pred_mean, pred_se = mean_sem(predictions)
     lin = group["linear"]
     lo, hi = cmp.window_from_rates(list(group["rates"][:n_realizations][ok]),
                                    lin.attrs["lambda_min"], lin.attrs["lambda_max"])
     ens = group["dynamics/ensemble"]
     result = cmp.compare(times, ens["deviation"][()], ens["deviation_stderr"][()],
-                         predictions.mean(axis=0), pred_se, float(np.mean(c0)), lo, hi)
+                         pred_mean, pred_se, float(np.mean(c0)), lo, hi)
     out = group.require_group("comparison")
     _replace(out, "predicted_raw", np.mean(raw, axis=0))
     for name in ("times", "simulated", "simulated_se", "predicted", "predicted_se", "log",

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from ..statistics import mean_sem
+
 
 @numba.njit(cache=True)
 def tls_excitations(spins, fields):
@@ -76,12 +78,7 @@ class Baseline:
 
 def replica_curve(values):
     """Mean and standard error over replicas (axis 0) of ``values`` (R, ...)."""
-    values = np.asarray(values, dtype=float)
-    r = values.shape[0]
-    mean = values.mean(axis=0)
-    if r < 2:
-        return Curve(mean, np.full_like(mean, np.nan))
-    return Curve(mean, values.std(axis=0, ddof=1) / np.sqrt(r))
+    return Curve(*mean_sem(values))
 
 
 def deviation_curve(configs, reference):
@@ -114,5 +111,4 @@ def combine_realizations(curves):
     curves = list(curves)
     if len(curves) == 1:
         return curves[0]
-    means = np.stack([c.mean for c in curves])
-    return Curve(means.mean(axis=0), means.std(axis=0, ddof=1) / np.sqrt(len(curves)))
+    return Curve(*mean_sem(np.stack([c.mean for c in curves])))
