@@ -75,7 +75,7 @@ def electron_prediction(system, fields, mu, temperature, xi, gamma0, c, times, t
     """
     from scipy.integrate import solve_ivp
 
-    from kmc.linear import electron_rate_matrix
+    from kmc.solvers.linear import electron_rate_matrix
     a = electron_rate_matrix(system, fields, mu, temperature, xi, gamma0)
     dt = np.maximum(np.asarray(times, dtype=float) - t0, 0.0)
     c = np.asarray(c, dtype=float)

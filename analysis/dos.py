@@ -31,8 +31,8 @@ def dos_histogram(energy_arrays, edges):
 
 def dos_from_file(path_or_results, point=0):
     """(edges, mean, sem, n_used) of a point of a result file, as its writer summarised it
-    (converged realizations only; ``kmc.store``)."""
-    res = path_or_results if isinstance(path_or_results, kmc.results.Results) else kmc.load(path_or_results)
+    (converged realizations only; ``kmc.storage.store``)."""
+    res = path_or_results if isinstance(path_or_results, kmc.storage.results.Results) else kmc.load(path_or_results)
     with h5py.File(res.path, "r") as f:
         dos = f[f"glassrelax/points/p{point:04d}/dos"]
         return dos["edges"][()], dos["mean"][()], dos["sem"][()], int(dos.attrs["n_used"])

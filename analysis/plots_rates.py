@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from kmc.linear.electron import nn_distance_estimate
+from kmc.solvers.linear.electron import nn_distance_estimate
 
 
 def _figure(ncols, width=5.0, height=3.8):

@@ -101,7 +101,7 @@ def propagate_linear(matrix, x0, times, scale=None):
     matrix : (N, N) float
         A itself (general eigendecomposition, A = V e^(mu t) V^-1), or, with ``scale``, a
         symmetric S with A = diag(scale) S diag(scale)^-1 (symmetric eigendecomposition;
-        e.g. ``kmc.linear.electron_symmetric_matrix``).
+        e.g. ``kmc.solvers.linear.electron_symmetric_matrix``).
     x0 : (N,) float
         Initial deviation (for the electron glass, sum(x0) = 0 keeps the conserved mode
         unexcited).

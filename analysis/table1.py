@@ -200,7 +200,7 @@ def _parameter_value(parameter, config):
 
 def point_measures(results, parameter):
     """PointMeasure of every point of ``results``, ordered by increasing parameter."""
-    from kmc.store import ROOT, _name
+    from kmc.storage.store import ROOT, _name
     out = []
     with h5py.File(results.path, "r") as f:
         for p, point in enumerate(results.points):

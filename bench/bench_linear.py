@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 
 from kmc import meanfield  # noqa: E402
-from kmc.linear import (electron_rate_matrix, electron_spectrum, tls_rate_fixed_point,  # noqa: E402
+from kmc.solvers.linear import (electron_rate_matrix, electron_spectrum, tls_rate_fixed_point,  # noqa: E402
                         tls_rate_matrix, tls_spectrum)
 from kmc.systems import ElectronSystem, TLSSystem  # noqa: E402
 

@@ -23,7 +23,7 @@ def numpy_jacobi(system, temperature, tol, max_iter):
         x = system.bias.copy()
         step = lambda x: model.tls_mean_field_map(x, system.bias, system.couplings, temperature)  # noqa: E731
     else:
-        from kmc.meanfield import chemical_potential
+        from kmc.solvers.meanfield import chemical_potential
         x = system.site_energies.copy()
 
         def step(x):
@@ -40,7 +40,7 @@ def numpy_jacobi(system, temperature, tol, max_iter):
 
 
 def case(kind, n, temperature, numpy_gs, queue):
-    from kmc import meanfield
+    from kmc.solvers import meanfield
     from kmc.systems import ElectronSystem, TLSSystem
     make = TLSSystem.random if kind == "tls" else ElectronSystem.random
     make(np.random.default_rng(0), 50)  # compile
@@ -91,8 +91,8 @@ def report(label, row):
 
 
 def project_fig1(n, realizations):
-    from kmc import config
-    from kmc.run import run
+    from kmc.pipeline import config
+    from kmc.pipeline.run import run
     text = f"""
 [model]
 name = "tls"

@@ -4,7 +4,7 @@ PRB 95, 144207 (2017)).
 """
 __version__ = "0.1.0"
 
-from .results import load  # noqa: E402
-from .systems import ElectronSystem, TLSSystem  # noqa: E402
+from kmc.storage.results import load  # noqa: E402
+from kmc.systems import ElectronSystem, TLSSystem  # noqa: E402
 
 __all__ = ["ElectronSystem", "TLSSystem", "load", "__version__"]

@@ -18,8 +18,8 @@ so a resumed run and an uninterrupted one end with the same summaries.
 """
 import numpy as np
 
-from .realization import DYNAMICS_CURVES
-from .statistics import mean_sem
+from kmc.pipeline.realization import DYNAMICS_CURVES
+from kmc.statistics import mean_sem
 
 BOOTSTRAP_SAMPLES = 200
 WINDOW_DECADES = 1.0
@@ -126,7 +126,7 @@ def summarise_comparison(group, n_realizations, config, seed, point):
     log, in_window; attrs max_rel_deviation, slope_*, lambda_min, lambda_max, t0_lambda_max.
     """
     from analysis import compare as cmp
-    from .realization import build_system
+    from kmc.pipeline.realization import build_system
     ok = np.flatnonzero(group["status"][:n_realizations] == 1)
     if ok.size == 0:
         return

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from .errors import ConfigError
-from .geometry import box_side, distance_matrix, random_positions
+from kmc.errors import ConfigError
+from kmc.geometry import box_side, distance_matrix, random_positions
 
 # Couplings are drawn in blocks of rows so that the peak memory stays near one N x N array;
 # the block size is fixed because it does not change the stream (draws concatenate).

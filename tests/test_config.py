@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from kmc import config
+from kmc.pipeline import config
 from kmc.errors import ConfigError
 
 BAD = [

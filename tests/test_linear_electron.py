@@ -8,8 +8,10 @@ import scipy.integrate
 import scipy.optimize
 import scipy.special
 
-from kmc import meanfield, model
-from kmc.linear import (distance_matrix_spectrum, electron_rate_matrix, electron_spectrum,
+from kmc import model
+
+from kmc.solvers import meanfield
+from kmc.solvers.linear import (distance_matrix_spectrum, electron_rate_matrix, electron_spectrum,
                         equilibrium_pair_currents, fermi_occupations, nn_distance_estimate)
 from kmc.systems import ElectronSystem
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from kmc import meanfield
-from kmc.linear import (tls_rate_equation, tls_rate_fixed_point, tls_rate_matrix, tls_rates,
+from kmc.solvers import meanfield
+from kmc.solvers.linear import (tls_rate_equation, tls_rate_fixed_point, tls_rate_matrix, tls_rates,
                         tls_spectrum)
 from kmc.systems import TLSSystem
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from kmc import meanfield, model
+from kmc import model
+
+from kmc.solvers import meanfield
 from kmc.systems import ElectronSystem, TLSSystem
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kmc import cli
-from kmc import config as config_module
+from kmc.pipeline import cli
+from kmc.pipeline import config as config_module
 
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 ALL = sorted(RUNS.glob("*.toml")) + sorted((RUNS / "reduced").glob("*.toml"))

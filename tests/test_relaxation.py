@@ -5,8 +5,8 @@ import scipy.linalg
 
 from analysis.relaxation import (e1_form, ensemble_prediction, log_form, log_time_grid,
                                  propagate_linear, relaxation_prediction, relaxation_series)
-from kmc import meanfield
-from kmc.linear import electron_rate_matrix, electron_symmetric_matrix, tls_rate_matrix, tls_rates
+from kmc.solvers import meanfield
+from kmc.solvers.linear import electron_rate_matrix, electron_symmetric_matrix, tls_rate_matrix, tls_rates
 from kmc.systems import ElectronSystem, TLSSystem
 
 

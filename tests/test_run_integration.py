@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 import kmc
-from kmc import config as config_module
-from kmc import linear
+from kmc.pipeline import config as config_module
+from kmc.solvers import linear
 from kmc.dynamics import simulate
-from kmc.run import run
+from kmc.pipeline.run import run
 
 TEXT = """
 [model]
@@ -51,7 +51,7 @@ def test_run_file_rates_and_dynamics_equal_direct_calls(tmp_path, model, n):
         np.testing.assert_array_equal(res.dataset("rates_distance")[2], dist)
     np.testing.assert_array_equal(res.dataset("rates")[2], direct)
     params = res.points[0].config.dynamics_params()
-    from kmc.meanfield import MeanFieldResult
+    from kmc.solvers.meanfield import MeanFieldResult
     mf = MeanFieldResult(real["fields"], real["energies"], real["mu"], m.temperature, True,
                          real["sweeps"], real["residual"])
     again = simulate(system, params, seed=5, point=0, realization=2, mean_field=mf)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import kmc
-from kmc import config as config_module
-from kmc import store
-from kmc.run import run
+from kmc.pipeline import config as config_module
+from kmc.storage import store
+from kmc.pipeline.run import run
 
 RUN = """
 [model]
@@ -80,7 +80,7 @@ def test_same_seed_same_arrays_across_workers_and_dask(tmp_path, model):
 def test_run_interrupted_by_error_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     config = make_config(r=6)
     run(config, out=tmp_path / "full.h5", progress=False)
-    from kmc import realization
+    from kmc.pipeline import realization
     original = realization.compute
 
     def failing(cfg, seed, point, k, edges):
@@ -145,7 +145,7 @@ def test_load_realization_rebuilds_disorder_and_solution(tmp_path, model):
     real = res.realization(3, point=1)
     system = real["system"]
     assert real["positions"].shape == (40, 3 if model == "tls" else 2)
-    from kmc import meanfield
+    from kmc.solvers import meanfield
     solved = meanfield.solve(system, 0.1, tol=1e-8, rng=kmc.seeding.stream(99, 1, 3, kmc.seeding.SOLVER))
     np.testing.assert_array_equal(solved.fields, real["fields"])
     if model == "tls":

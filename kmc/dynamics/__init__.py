@@ -5,8 +5,8 @@ Gillespie kernels they are tested against), ``master`` (all-configuration master
 equation), ``preparation`` (random / static-MC states, baselines, pulses),
 ``observables``, ``checkpoint``, ``params`` and the driver ``run.simulate``.
 """
-from .master import MasterEquation
-from .params import DynamicsParams
-from .run import DynamicsResult, simulate
+from kmc.dynamics.master import MasterEquation
+from kmc.dynamics.params import DynamicsParams
+from kmc.dynamics.run import DynamicsResult, simulate
 
 __all__ = ["DynamicsParams", "DynamicsResult", "MasterEquation", "simulate"]

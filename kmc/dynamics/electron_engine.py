@@ -33,11 +33,11 @@ import math
 import numba
 import numpy as np
 
-from ..errors import ConfigError
-from ..model import electron_energy, electron_site_energies, miller_abrahams_factor
-from .observables import electron_excitations
-from .sumtree import new_tree, tree_rebuild, tree_sample, tree_set
-from .tls_engine import EVENTS, NEXT_TIME, RECENTRES, TRIALS, VIOLATIONS
+from kmc.errors import ConfigError
+from kmc.model import electron_energy, electron_site_energies, miller_abrahams_factor
+from kmc.dynamics.observables import electron_excitations
+from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_set
+from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, RECENTRES, TRIALS, VIOLATIONS
 
 _BOUND_SLACK = 1.0 + 1e-12
 
@@ -365,7 +365,7 @@ class ElectronEngine:
                              state["scalars"], state["counters"], times, rng, int(budget),
                              out["energy"], out["excitations"], out["config"])
         else:
-            from .reference import electron_reference_kernel
+            from kmc.dynamics.reference import electron_reference_kernel
             electron_reference_kernel(state["config"], state["fields"], self.interactions,
                                       self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                                       self.prefactors, self.temperature, state["scalars"],

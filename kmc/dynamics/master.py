@@ -24,12 +24,12 @@ import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
 
-from ..errors import ConfigError
-from ..model import (electron_energy, electron_site_energies, tls_energy,
+from kmc.errors import ConfigError
+from kmc.model import (electron_energy, electron_site_energies, tls_energy,
                      tls_local_fields)
-from .electron_engine import hop_factor
-from .observables import electron_excitations, tls_excitations
-from .tls_engine import state_factor
+from kmc.dynamics.electron_engine import hop_factor
+from kmc.dynamics.observables import electron_excitations, tls_excitations
+from kmc.dynamics.tls_engine import state_factor
 
 _DENSE_LIMIT = 2048
 MAX_CONFIGURATIONS = 1 << 16

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..statistics import mean_sem
+from kmc.statistics import mean_sem
 
 
 @numba.njit(cache=True)

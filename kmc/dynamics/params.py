@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from kmc.errors import ConfigError
 
 METHODS = ("kmc", "exact")
 KERNELS = ("fast", "reference")

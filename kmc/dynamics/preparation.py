@@ -22,9 +22,9 @@ import math
 import numba
 import numpy as np
 
-from ..model import (electron_energy, electron_site_energies, fermi, tls_energy,
+from kmc.model import (electron_energy, electron_site_energies, fermi, tls_energy,
                      tls_local_fields)
-from .observables import Baseline, electron_excitations, tls_excitations
+from kmc.dynamics.observables import Baseline, electron_excitations, tls_excitations
 
 _BATCHES = 20
 

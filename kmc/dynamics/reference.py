@@ -10,11 +10,11 @@ the fast thinning kernels (tls_engine, electron_engine) are tested against, and 
 import numba
 import numpy as np
 
-from .electron_engine import _record as _electron_record
-from .electron_engine import hop_factor
-from .tls_engine import EVENTS, NEXT_TIME, TRIALS
-from .tls_engine import _record as _tls_record
-from .tls_engine import state_factor
+from kmc.dynamics.electron_engine import _record as _electron_record
+from kmc.dynamics.electron_engine import hop_factor
+from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, TRIALS
+from kmc.dynamics.tls_engine import _record as _tls_record
+from kmc.dynamics.tls_engine import state_factor
 
 
 @numba.njit(cache=True)

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import seeding
-from ..errors import ConfigError
-from . import checkpoint as ckpt
-from .electron_engine import ElectronEngine, hop_pairs, pair_prefactors
-from .master import MasterEquation
-from .observables import Baseline, Curve, deviation_curve, replica_curve
-from .params import DynamicsParams
-from .preparation import (equilibrium_states, mean_field_baseline, pulse_pattern,
+from kmc import seeding
+from kmc.errors import ConfigError
+from kmc.storage import checkpoint as ckpt
+from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
+from kmc.dynamics.master import MasterEquation
+from kmc.dynamics.observables import Baseline, Curve, deviation_curve, replica_curve
+from kmc.dynamics.params import DynamicsParams
+from kmc.dynamics.preparation import (equilibrium_states, mean_field_baseline, pulse_pattern,
                           static_mc_baseline)
-from .tls_engine import EVENTS, RECENTRES, TRIALS, VIOLATIONS, TLSEngine
+from kmc.dynamics.tls_engine import EVENTS, RECENTRES, TRIALS, VIOLATIONS, TLSEngine
 
 # Test hook: called after every kernel chunk (after a due checkpoint is written).
 _after_chunk = None
@@ -102,8 +102,8 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         a checkpoint is written every params.checkpoint_interval seconds of wall time
         between kernel chunks and deleted when the run completes.
     mean_field : None, (N,) fields (TLS Delta'_i, electron E_i) or a
-        kmc.meanfield.MeanFieldResult. None solves the mean field at T with
-        kmc.meanfield.solve (SOLVER stream).
+        kmc.solvers.meanfield.MeanFieldResult. None solves the mean field at T with
+        kmc.solvers.meanfield.solve (SOLVER stream).
 
     Returns
     -------
@@ -135,7 +135,7 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
 def _mean_field(system, params, mean_field, seed, point, realization):
     t = params.temperature
     if mean_field is None:
-        from .. import meanfield
+        from kmc.solvers import meanfield
         mean_field = meanfield.solve(system, t, rng=seeding.stream(seed, point, realization,
                                                                    seeding.SOLVER))
     if hasattr(mean_field, "fields"):

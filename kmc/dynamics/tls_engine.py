@@ -37,10 +37,10 @@ import math
 import numba
 import numpy as np
 
-from ..errors import ConfigError
-from ..model import tls_energy, tls_flip_rate_factor, tls_local_fields
-from .observables import tls_excitations
-from .sumtree import new_tree, tree_sample, tree_set
+from kmc.errors import ConfigError
+from kmc.model import tls_energy, tls_flip_rate_factor, tls_local_fields
+from kmc.dynamics.observables import tls_excitations
+from kmc.dynamics.sumtree import new_tree, tree_sample, tree_set
 
 # Relative slack on every bound so that a rounding error in the transcendental functions
 # can never make a rate exceed its bound; violations are still counted (counters[3]).
@@ -239,7 +239,7 @@ class TLSEngine:
                              state["hi"], state["tree"], state["scalars"], state["counters"], times, rng,
                              int(budget), out["energy"], out["excitations"], out["config"])
         else:
-            from .reference import tls_reference_kernel
+            from kmc.dynamics.reference import tls_reference_kernel
             tls_reference_kernel(state["config"], state["fields"], self.couplings,
                                  self.prefactors, self.delta0_sq, self.temperature,
                                  state["scalars"], state["counters"], times, rng, int(budget),

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import meanfield
-from .seeding import DISORDER, SOLVER, stream
-from .systems import ElectronSystem, TLSSystem
+from kmc.solvers import meanfield
+from kmc.seeding import DISORDER, SOLVER, stream
+from kmc.systems import ElectronSystem, TLSSystem
 
 # observables of the time-domain experiment stored per realization (mean and stderr)
 DYNAMICS_CURVES = ("energy", "excess_energy", "excitations", "excess_excitations", "deviation")
@@ -108,7 +108,7 @@ def compute(config, seed, point, realization, dos_edges):
 
 
 def _linear(config, system, result):
-    from . import linear
+    from kmc.solvers import linear
     m, lin = config.model, config.linear
     out = {}
     if m.name == "tls":
@@ -141,7 +141,7 @@ def _linear(config, system, result):
 
 
 def _dynamics(config, system, result, seed, point, realization):
-    from .dynamics import simulate
+    from kmc.dynamics import simulate
     dyn = config.dynamics
     initial = None
     if dyn.protocol == "state":

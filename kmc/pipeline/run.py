@@ -4,8 +4,10 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import realization, store
-from .ensemble import run_tasks
+from kmc.pipeline import realization
+
+from kmc.storage import store
+from kmc.pipeline.ensemble import run_tasks
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Layout (schema version 1; docs/hdf5-layout.md is the full reference)::
     /glassrelax/points/p0000         attrs: values (JSON), config (JSON), n_sites
         status (R,) int8             0 pending, 1 converged, 2 not converged
         sweeps (R,) int64, residual (R,) float64, mu (R,) float64
-        fields, energies (R, N)      mean-field solution (kmc.meanfield.MeanFieldResult)
+        fields, energies (R, N)      mean-field solution (kmc.solvers.meanfield.MeanFieldResult)
         positions (R, N, d)          disorder; TLS: bias, delta0 (R, N); electron:
                                      site_energies (R, N). Couplings are rebuilt from seeds.
         dos/edges (B+1,), dos/counts (R, B), dos/mean, dos/sem (B,)
@@ -28,10 +28,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import __version__
-from .errors import ResultFileError
-from .realization import payload_layout
-from .statistics import mean_sem
+from kmc import __version__
+from kmc.errors import ResultFileError
+from kmc.pipeline.realization import payload_layout
+from kmc.statistics import mean_sem
 
 ROOT = "glassrelax"
 SCHEMA_VERSION = 1
@@ -133,7 +133,7 @@ class ResultWriter:
             for p, k, payload in self.pending:
                 _write_row(f[f"{ROOT}/points/{_name(p)}"], k, payload)
             if finalize:
-                from . import summary
+                from kmc import summary
                 for p, (_, point_config) in enumerate(self.points):
                     group = f[f"{ROOT}/points/{_name(p)}"]
                     _summarise_dos(group, self.n_realizations)

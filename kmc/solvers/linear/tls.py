@@ -73,8 +73,8 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.lapack import dgejsv
 
-from .. import model
-from .spectrum import split_spectrum
+from kmc import model
+from kmc.solvers.linear.spectrum import split_spectrum
 
 
 @dataclass(frozen=True)

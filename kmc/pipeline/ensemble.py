@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from tqdm import tqdm
 
-from .errors import ConfigError
+from kmc.errors import ConfigError
 
 
 def resolve_workers(workers):

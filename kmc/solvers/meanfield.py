@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import model
-from .errors import ConfigError
-from .seeding import as_generator
-from .systems import ElectronSystem, TLSSystem
+from kmc import model
+from kmc.errors import ConfigError
+from kmc.seeding import as_generator
+from kmc.systems import ElectronSystem, TLSSystem
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 
-from .errors import ConfigError
+from kmc.errors import ConfigError
 
 MODELS = ("tls", "electron")
 
@@ -222,7 +222,7 @@ class RunConfig:
 
     def dynamics_params(self, initial_state=None):
         """kmc.dynamics.DynamicsParams of this (point) configuration."""
-        from .dynamics.params import DynamicsParams
+        from kmc.dynamics.params import DynamicsParams
         values = dataclasses.asdict(self.dynamics)
         values.pop("enabled"), values.pop("initial_state_file")
         m = self.model

@@ -7,8 +7,8 @@ import argparse
 import sys
 import warnings
 
-from . import config as config_module
-from .errors import ConfigError, ResultFileError
+from kmc.pipeline import config as config_module
+from kmc.errors import ConfigError, ResultFileError
 
 
 def _parser():
@@ -53,7 +53,7 @@ def main(argv=None):
 def _run(config, args):
     from pathlib import Path
 
-    from .run import run
+    from kmc.pipeline.run import run
     out = args.out or config.output.path
     if Path(out).exists() and not args.resume:
         print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",

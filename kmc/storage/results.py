@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from . import realization as _realization
-from .config import RunConfig
-from .errors import ResultFileError
-from .store import ROOT, SCHEMA_VERSION, _name
+from kmc.pipeline import realization as _realization
+from kmc.pipeline.config import RunConfig
+from kmc.errors import ResultFileError
+from kmc.storage.store import ROOT, SCHEMA_VERSION, _name
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
-from .. import model
-from .spectrum import split_spectrum
+from kmc import model
+from kmc.solvers.linear.spectrum import split_spectrum
 
 # Relative asymmetry |g_ij - g_ji| / max(g_ij, g_ji) tolerated in gamma0 (detailed balance
 # holds exactly; the residue is rounding in n_B and the Fermi factors, ~1e-15).

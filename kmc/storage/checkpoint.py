@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from ..errors import ResultFileError
+from kmc.errors import ResultFileError
 
 FORMAT = 1
 
