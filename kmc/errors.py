@@ -27,6 +27,7 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, key, message):
+        message = " ".join(str(message).splitlines())  # the command line prints one line
         self.key = key
         self.message = message
         self.problems = ((key, message),)
