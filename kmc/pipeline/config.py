@@ -66,15 +66,16 @@ def _choice(*allowed):
     return check
 
 
-def _spec(default, check=None, doc="", *, item=None, unit=""):
+def _spec(default, check=None, doc="", *, item=None, unit="", accepted=""):
     """Metadata of one key: default, check of the value, meaning, element type of a list.
 
     Every float must be finite unless its default is inf, which is then its documented
     meaning (``dynamics.initial_temperature = inf``: random initial states). ``item`` is the
-    element type of a list ("float"); ``check`` then applies to each element.
+    element type of a list ("float"); ``check`` then applies to each element. ``accepted``
+    describes the accepted values for the key reference when another object checks them.
     """
     return field(default=default, metadata={"check": check, "doc": doc, "item": item,
-                                            "unit": unit})
+                                            "unit": unit, "accepted": accepted})
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class ModelConfig:
 class DisorderConfig:
     W: float = _spec(1.0, _non_negative, "TLS: std of Delta_i; electron: width of eps_i")
     J: float = _spec(1.0, _non_negative, "interaction: U0 (TLS) or e^2/r_nn (electron)")
-    delta0_min: float = _spec(1e-7, _positive, "TLS: smallest tunneling amplitude")
+    delta0_min: float = _spec(1e-7, _positive, "TLS: smallest tunneling amplitude (<= delta0_max; equal: one Delta0)")
     delta0_max: float = _spec(1e-1, _positive, "TLS: largest tunneling amplitude")
 
 
@@ -135,7 +136,8 @@ def _dynamics_config():
             spec.append(("initial_state_file", str,
                          _spec("", None, "state: .npy of shape (N,) or (R, N)")))
         elif f.metadata.get("run_file"):
-            spec.append((f.name, f.type, _spec(f.default, None, f.metadata["doc"])))
+            spec.append((f.name, f.type, _spec(f.default, None, f.metadata["doc"],
+                                               accepted=f.metadata.get("accepted", ""))))
     cls = dataclasses.make_dataclass("DynamicsConfig", spec, frozen=True)
     cls.__module__ = __name__  # picklable: worker processes receive RunConfigs
     return cls
@@ -148,7 +150,7 @@ DynamicsConfig = _dynamics_config()
 class EnsembleConfig:
     realizations: int = _spec(10, _positive, "disorder realizations per sweep point")
     seed: int = _spec(2017, _non_negative, "root seed")
-    workers: int = _spec(1, _non_negative, "worker processes (0: all cores)")
+    workers: int = _spec(1, _non_negative, "worker processes (0: every CPU this process may use: affinity mask, SLURM allocation)")
     backend: str = _spec("local", _choice("local", "dask"), "where the tasks run")
     scheduler: str = _spec("", None, "dask scheduler address ('' starts a LocalCluster)")
 
@@ -600,3 +602,111 @@ def _plain(v):
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
     return v
+
+
+# ---------------------------------------------------------------------------------------
+# Key reference (``kmc keys``, docs/run-file.md), generated from the metadata above
+# ---------------------------------------------------------------------------------------
+
+_TABLE_DOCS = {
+    "model": "which glass, its size, geometry, temperature and rate prefactors (required)",
+    "disorder": "disorder and interaction strengths",
+    "solver": "mean-field solver (Eq. 4 for the TLS glass, Eq. 18 for the electron glass)",
+    "linear": "linearized relaxation rates per realization; present = enabled",
+    "dynamics": "time-domain experiment per realization; present = enabled. T, a, xi and "
+                "gamma0 come from [model]",
+    "ensemble": "realizations and where they run (not part of a result file's identity)",
+    "output": "result file, figures, DOS histogram",
+    "sweep": "points of the run: \"table.key\" = [values] axes, combined by mode; W_over_J "
+             "with W2_plus_J2 and W_over_T set W, J and T from ratios",
+}
+
+
+def key_rows():
+    """[(table, key, type, default, accepted values, meaning)] of every run-file key."""
+    rows = []
+    for name, section in list(SECTIONS.items()) + [("sweep", SweepConfig)]:
+        for f in fields(section):
+            if f.name == "enabled" or (name == "sweep" and f.name == "axes"):
+                continue
+            rows.append((name, f.name, _type_name(f), _default_text(f.default),
+                         _accepted(f), f.metadata.get("doc", "")))
+        if name == "sweep":
+            rows.append(("sweep", '"<table>.<key>"', "list", "-",
+                         "non-empty list of values of that key; tables model, disorder, "
+                         "solver, linear, dynamics", "one sweep axis"))
+    return rows
+
+
+def key_reference(markdown=False):
+    """Text (or Markdown) of every key with its default, accepted values and meaning."""
+    rows = key_rows()
+    lines = []
+    if markdown:
+        lines += ["# Run-file keys", "",
+                  "Generated from the config metadata (`kmc/pipeline/config.py`, "
+                  "`kmc/dynamics/params.py`) by", "",
+                  "    python -m kmc keys --markdown > docs/run-file.md", "",
+                  "Every float must be finite unless its accepted values say inf. A run "
+                  "file needs at least a `[model]` table; unknown tables and keys are "
+                  "errors. `--set` overrides take the same keys as TOML `key = value`, "
+                  "e.g. `--set model.N=200` or `--set 'sweep.\"disorder.J\"=[1.0]'`.", ""]
+    table = None
+    for t, key, kind, default, accepted, doc in rows:
+        if t != table:
+            table = t
+            if markdown:
+                lines += [f"## [{t}]", "", _TABLE_DOCS[t], "",
+                          "| key | type | default | accepted | meaning |",
+                          "| --- | --- | --- | --- | --- |"]
+            else:
+                lines += ["" if lines else "", f"[{t}]  {_TABLE_DOCS[t]}"]
+        if markdown:
+            cells = [f"`{key}`", kind, f"`{default}`", accepted, doc]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        else:
+            lines.append(f"  {key:<24} {kind:<6} default {default:<16} {accepted}")
+            lines.append(f"  {'':<24} {doc}")
+        if markdown and (t, key) == rows[-1][:2]:
+            lines.append("")
+    text = "\n".join(lines).strip("\n") + "\n"
+    if markdown:
+        text = text.replace("\n## ", "\n\n## ").replace("\n\n\n", "\n\n")
+    return text
+
+
+def _type_name(f):
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind == "tuple":
+        return "list of float" if f.metadata.get("item") == "float" else "list"
+    return {"str": "string", "bool": "bool", "int": "int", "float": "float"}.get(kind, kind)
+
+
+def _default_text(value):
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return repr(value)
+
+
+def _accepted(f):
+    parts = []
+    check = f.metadata.get("check")
+    if check is not None and hasattr(check, "describe"):
+        parts.append(check.describe)
+    elif f.metadata.get("accepted"):
+        parts.append(f.metadata["accepted"])
+    elif f.name == "temperature":
+        parts.append("> 0")
+    kind = _type_name(f)
+    if kind == "float" and not (isinstance(f.default, float) and math.isinf(f.default)):
+        if not any("finite" in p for p in parts):
+            parts.append("finite")
+    if kind == "list of float":
+        parts = [("each " + p) if p else p for p in parts] + ["finite"]
+    return ", ".join(p for p in parts if p)

@@ -4,7 +4,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kmc.pipeline import realization
+from kmc.pipeline import memory, realization
 
 from kmc.storage import store
 from kmc.pipeline.ensemble import run_tasks
@@ -40,6 +40,7 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, figures=
         ens = replace(ens, backend=backend)
     output = config.output if out is None else replace(config.output, path=str(out))
     config = replace(config, ensemble=ens, output=output)
+    memory.check(config)  # refuse what cannot fit before the result file is created
     writer = store.ResultWriter(config.output.path, config)
     todo = writer.todo()
     total = len(writer.points) * config.ensemble.realizations
