@@ -94,7 +94,9 @@ def _check(config, args):
 def _run(config, args):
     from pathlib import Path
 
+    from kmc.pipeline import memory
     from kmc.pipeline.run import run
+    memory.check(config, workers=args.workers, backend=args.backend)  # before any output
     out = args.out or config.output.path
     if Path(out).exists() and not args.resume:
         print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",

@@ -277,6 +277,9 @@ class RunConfig:
             if state and not self.dynamics.initial_state_file:
                 problems.add("dynamics.initial_state_file",
                              "protocol 'state' needs a .npy file of initial states")
+            elif state:
+                with problems.catch():
+                    self._check_state_file()
             # DynamicsParams checks every value; the file is read per realization, so an
             # empty placeholder state stands in for it here
             with problems.catch():
@@ -292,8 +295,43 @@ class RunConfig:
                                              "[lo, hi]")
         problems.raise_if_any()
 
+    def _check_state_file(self):
+        """The initial states of protocol 'state' (read again per realization): a readable
+        .npy array of shape (N,) or (R, N) with R >= ensemble.realizations, holding
+        S_i = +-1/2 (TLS) or n_i in {0, 1} with M electrons (electron glass)."""
+        import numpy as np
+        key, path = "dynamics.initial_state_file", self.dynamics.initial_state_file
+        try:
+            states = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            # numpy reports a file without the .npy header as "pickled data"
+            reason = getattr(exc, "strerror", None) or "not a .npy file of numbers"
+            raise ConfigError(key, f"cannot read {path!r} as a .npy array: {reason}") from None
+        n, r = self.model.N, self.ensemble.realizations
+        if not (states.shape == (n,) or (states.ndim == 2 and states.shape[1] == n
+                                         and states.shape[0] >= r)):
+            raise ConfigError(key, f"{path!r}: expected shape ({n},) or (R >= {r}, {n}), got "
+                                   f"{states.shape}")
+        if not np.issubdtype(states.dtype, np.number):
+            raise ConfigError(key, f"{path!r}: expected numbers, got dtype {states.dtype}")
+        rows = states.reshape(-1, n).astype(float)
+        if self.model.name == "tls":
+            if not np.all(np.isin(rows, (-0.5, 0.5))):
+                raise ConfigError(key, f"{path!r}: TLS states must be -0.5 or +0.5")
+        else:
+            electrons = round(self.model.filling * n)
+            if not np.all(np.isin(rows, (0, 1))) or np.any(rows.sum(axis=1) != electrons):
+                raise ConfigError(key, f"{path!r}: electron states must be 0 or 1 with "
+                                       f"{electrons} electrons (model.filling) per row")
+
     def dynamics_params(self, initial_state=None):
-        """kmc.dynamics.DynamicsParams of this (point) configuration."""
+        """kmc.dynamics.DynamicsParams of this (point) configuration.
+
+        With protocol 'state' and no ``initial_state`` (the time grid, the checks), an empty
+        placeholder stands in for the states that each realization reads from its file.
+        """
+        if initial_state is None and self.dynamics.protocol == "state":
+            initial_state = ()
         values = dataclasses.asdict(self.dynamics)
         values.pop("enabled"), values.pop("initial_state_file")
         m = self.model
