@@ -277,9 +277,6 @@ class RunConfig:
             if state and not self.dynamics.initial_state_file:
                 problems.add("dynamics.initial_state_file",
                              "protocol 'state' needs a .npy file of initial states")
-            elif state:
-                with problems.catch():
-                    self._check_state_file()
             # DynamicsParams checks every value; the file is read per realization, so an
             # empty placeholder state stands in for it here
             with problems.catch():
@@ -293,6 +290,17 @@ class RunConfig:
             problems.add("output.dos_range", "the automatic range (a multiple of W and J) is "
                                              "empty at disorder.W = disorder.J = 0; give "
                                              "[lo, hi]")
+        problems.raise_if_any()
+
+    def check_files(self):
+        """Check the input files a run reads (before it starts; not on reading a result
+        file, whose run may have had them elsewhere): the initial states of protocol
+        'state' at every point."""
+        problems = _Problems()
+        for _, point in self.points():
+            if point.dynamics.enabled and point.dynamics.protocol == "state":
+                with problems.catch():
+                    point._check_state_file()
         problems.raise_if_any()
 
     def _check_state_file(self):

@@ -15,8 +15,8 @@ import numpy as np
 
 from kmc.errors import ConfigError
 from kmc.pipeline.ensemble import resolve_workers
-from kmc.pipeline.realization import payload_layout
 from kmc.resources import available_memory, format_bytes
+from kmc.storage.schema import row_layout
 
 F8 = 8
 # Python overhead of one queued task (tuple, key, future) in the main process, bytes
@@ -127,14 +127,15 @@ def _driver(config, *keys):
 
 def _row_terms(config, count=1):
     """[(key, bytes)] of ``count`` realizations' stored values (what ``realization.compute``
-    returns and the result file holds), with the DOS counts."""
+    returns and the result file holds, ``kmc.storage.schema.row_layout``)."""
     t = config.dynamics.n_times
-    out = [(_driver(config, "ensemble.realizations", "output.dos_bins"),
-            count * config.output.dos_bins * F8)]
-    for name, (shape, dtype, _) in payload_layout(config).items():
+    out = []
+    for name, (shape, dtype, _) in row_layout(config).items():
         size = count * math.prod(shape) * np.dtype(dtype).itemsize
         keys = ["ensemble.realizations"] if count > 1 else []
-        if name.startswith("dynamics/") and shape and shape[0] == t:
+        if name == "dos/counts":
+            keys.append("output.dos_bins")
+        elif name.startswith("dynamics/") and shape and shape[0] == t:
             keys.append("dynamics.n_times")
         if any(dim == config.model.N for dim in shape) or not keys:
             keys.append("model.N")
