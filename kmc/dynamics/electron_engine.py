@@ -34,7 +34,8 @@ import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import (check_temperature, electron_energy, electron_site_energies,
+from kmc.model import (check_temperature, electron_energy, electron_energy_update,
+                       electron_hop_energy, electron_pair_factor, electron_site_energies,
                        miller_abrahams_factor)
 from kmc.dynamics.observables import electron_excitations
 from kmc.dynamics.params import check_kernel
@@ -76,15 +77,6 @@ def _site_pair_lists(pairs, n):
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(ptr, ends + 1, 1)
     return np.cumsum(ptr), ids
-
-
-@numba.njit(cache=True, inline="always")
-def hop_factor(occ, energies, a, b, c_ab, temperature):
-    """Miller-Abrahams factor of the active hop of pair (a, b), 0 if inactive."""
-    s = occ[a] - occ[b]
-    if s == 0:
-        return 0.0
-    return miller_abrahams_factor(s * (energies[b] - energies[a]) - c_ab, temperature)
 
 
 @numba.njit(cache=True, inline="always")
@@ -218,7 +210,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         bound = tree[tree.shape[0] // 2 + p]
         a = pair_a[p]
         b = pair_b[p]
-        rate = prefactors[p] * hop_factor(occ, energies, a, b, pair_c[p], temperature)
+        rate = prefactors[p] * electron_pair_factor(occ, energies, a, b, pair_c[p], temperature)
         if rate > bound:
             counters[VIOLATIONS] += 1
         if rng.random() * bound >= rate:
@@ -230,14 +222,14 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
             i = b
             j = a
         # hop i -> j: dH = E_j - E_i - C_ij; E_k += C_kj - C_ki
-        energy += energies[j] - energies[i] - interactions[i, j]
+        energy += electron_hop_energy(energies[i], energies[j], interactions[i, j])
         occ[i] = 0
         occ[j] = 1
         counters[EVENTS] += 1
         # exact O(N) update, counting the sites whose energy drifted past their threshold
         hot = 0
         for m in range(n):
-            e = energies[m] + interactions[j, m] - interactions[i, m]
+            e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
             energies[m] = e
             hot += abs(e - eref[m]) > theta[m]
         # the pairs of i and j changed activity: re-centre all of them
@@ -350,8 +342,9 @@ class ElectronEngine:
     def rates(self, state):
         """(P,) current hop rates of the pairs (0 for inactive pairs)."""
         occ, e = state["config"], state["fields"]
-        return np.array([self.prefactors[p] * hop_factor(occ, e, self.pair_a[p], self.pair_b[p],
-                                                         self.pair_c[p], self.temperature)
+        return np.array([self.prefactors[p] * electron_pair_factor(
+                             occ, e, self.pair_a[p], self.pair_b[p], self.pair_c[p],
+                             self.temperature)
                          for p in range(self.pair_a.shape[0])])
 
     def advance(self, state, times, rng, budget, out):

@@ -10,11 +10,11 @@ the fast thinning kernels (tls_engine, electron_engine) are tested against, and 
 import numba
 import numpy as np
 
+from kmc.model import (electron_energy_update, electron_hop_energy, electron_pair_factor,
+                       tls_field_update, tls_flip_energy, tls_flip_factor)
 from kmc.dynamics.electron_engine import _record as _electron_record
-from kmc.dynamics.electron_engine import hop_factor
 from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, TRIALS
 from kmc.dynamics.tls_engine import _record as _tls_record
-from kmc.dynamics.tls_engine import state_factor
 
 
 @numba.njit(cache=True)
@@ -31,8 +31,8 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
     while k < n_times and steps < budget:
         total = 0.0
         for j in range(n):
-            rates[j] = prefactors[j] * state_factor(2.0 * spins[j] * fields[j], delta0_sq[j],
-                                                    temperature)
+            rates[j] = prefactors[j] * tls_flip_factor(tls_flip_energy(spins[j], fields[j]),
+                                                       delta0_sq[j], temperature)
             total += rates[j]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
@@ -55,10 +55,10 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
                 if acc > u:
                     break
         s_old = spins[i]
-        energy -= 2.0 * s_old * fields[i]
+        energy += tls_flip_energy(s_old, fields[i])
         spins[i] = -s_old
         for j in range(n):
-            fields[j] += couplings[i, j] * s_old
+            fields[j] = tls_field_update(fields[j], couplings[i, j], s_old)
         counters[EVENTS] += 1
         counters[TRIALS] += 1
     scalars[0] = t
@@ -81,8 +81,8 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
     while k < n_times and steps < budget:
         total = 0.0
         for p in range(n_pairs):
-            rates[p] = prefactors[p] * hop_factor(occ, energies, pair_a[p], pair_b[p], pair_c[p],
-                                                  temperature)
+            rates[p] = prefactors[p] * electron_pair_factor(occ, energies, pair_a[p], pair_b[p],
+                                                            pair_c[p], temperature)
             total += rates[p]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
@@ -111,11 +111,12 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
         else:
             i = pair_b[p]
             j = pair_a[p]
-        energy += energies[j] - energies[i] - interactions[i, j]
+        energy += electron_hop_energy(energies[i], energies[j], interactions[i, j])
         occ[i] = 0
         occ[j] = 1
         for m in range(n):
-            energies[m] += interactions[j, m] - interactions[i, m]
+            energies[m] = electron_energy_update(energies[m], interactions[j, m],
+                                                 interactions[i, m])
         counters[EVENTS] += 1
         counters[TRIALS] += 1
     scalars[0] = t

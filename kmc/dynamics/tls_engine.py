@@ -3,7 +3,8 @@
 Algorithm: exact thinning (rejection with rigorous upper bounds) over a partial-sum tree.
 
 The rate of TLS i is ``prefactor_i * g_i(x_i)`` with prefactor_i = a Delta0_i^2 (the one
-static array, PHYSICS.md section 6) and the state factor, from kmc.model.tls_flip_rate_factor,
+static array, PHYSICS.md section 6) and the state factor, kmc.model.tls_flip_factor of the
+flip energy dH = -x (kmc.model.tls_flip_energy),
 
     g_i(x) = |E| (n_B(|E|) + [x > 0]),   |E| = sqrt(x^2 + Delta0_i^2),   x = 2 S_i h_i,
 
@@ -32,13 +33,13 @@ transcendental evaluation per trial and per re-centring. The window width is
 ``w = window * T`` (default window = 1): wider windows mean fewer re-centrings but more
 rejections. bench/bench_kmc.py measures the trade-off.
 """
-import math
 
 import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import check_temperature, tls_energy, tls_flip_rate_factor, tls_local_fields
+from kmc.model import (check_temperature, tls_energy, tls_field_update, tls_flip_energy,
+                       tls_flip_factor, tls_local_fields)
 from kmc.dynamics.observables import tls_excitations
 from kmc.dynamics.params import check_kernel
 from kmc.dynamics.sumtree import new_tree, tree_sample, tree_set
@@ -56,12 +57,6 @@ EVENTS, TRIALS, NEXT_TIME, VIOLATIONS, RECENTRES = range(5)
 
 
 @numba.njit(cache=True, inline="always")
-def state_factor(x, delta0_sq, temperature):
-    """g(x) of one TLS with x = 2 S_i h_i: emission if x > 0, absorption otherwise."""
-    return tls_flip_rate_factor(math.sqrt(x * x + delta0_sq), temperature, x > 0.0)
-
-
-@numba.njit(cache=True, inline="always")
 def _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width):
     h = fields[j]
     if spins[j] > 0.0:
@@ -70,8 +65,9 @@ def _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature
     else:
         lo[j] = h - width
         hi[j] = h + _DOWN * width
-    x_edge = 2.0 * spins[j] * h + width
-    tree_set(tree, j, prefactors[j] * state_factor(x_edge, delta0_sq[j], temperature)
+    # the window end where x = 2 S_j h = -dH is largest, i.e. dH smallest
+    dh_edge = tls_flip_energy(spins[j], h) - width
+    tree_set(tree, j, prefactors[j] * tls_flip_factor(dh_edge, delta0_sq[j], temperature)
              * _BOUND_SLACK)
 
 
@@ -127,20 +123,21 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
             continue
         bound = tree[tree.shape[0] // 2 + i]
         s_old = spins[i]
-        rate = prefactors[i] * state_factor(2.0 * s_old * fields[i], delta0_sq[i], temperature)
+        d_h = tls_flip_energy(s_old, fields[i])
+        rate = prefactors[i] * tls_flip_factor(d_h, delta0_sq[i], temperature)
         if rate > bound:
             counters[VIOLATIONS] += 1
         if rng.random() * bound >= rate:
             continue
         # accepted flip of TLS i: S_i -> -S_i, dH = -2 S_i h_i, h_j += J_ji S_i(old)
-        energy -= 2.0 * s_old * fields[i]
+        energy += d_h
         spins[i] = -s_old
         counters[EVENTS] += 1
         # the update loop only counts the fields that left their window (a branch-free
         # loop that vectorizes); a second pass finds and re-centres them if there are any
         left = 0
         for j in range(n):
-            h = fields[j] + couplings[i, j] * s_old
+            h = tls_field_update(fields[j], couplings[i, j], s_old)
             fields[j] = h
             left += (h < lo[j]) | (h > hi[j])
         if left > 0:
@@ -220,9 +217,9 @@ class TLSEngine:
 
     def rates(self, state):
         """(N,) current flip rates prefactor_i g_i(2 S_i h_i) (for tests and diagnostics)."""
-        x = 2.0 * state["config"] * state["fields"]
-        return np.array([p * state_factor(xi, d, self.temperature)
-                         for p, xi, d in zip(self.prefactors, x, self.delta0_sq)])
+        d_h = tls_flip_energy(state["config"], state["fields"])
+        return np.array([p * tls_flip_factor(dh, d, self.temperature)
+                         for p, dh, d in zip(self.prefactors, d_h, self.delta0_sq)])
 
     def advance(self, state, times, rng, budget, out):
         """Run at most ``budget`` trials, recording into ``out`` at the grid ``times``.
