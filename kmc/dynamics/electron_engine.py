@@ -37,10 +37,12 @@ from kmc.errors import ConfigError
 from kmc.model import (check_temperature, electron_energy, electron_energy_update,
                        electron_hop_energy, electron_pair_factor, electron_site_energies,
                        miller_abrahams_factor)
-from kmc.dynamics.observables import electron_excitations
+from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRIALS,
+                                   VIOLATIONS, grid_end, record_electron)
 from kmc.dynamics.params import check_kernel
+from kmc.dynamics.reference import electron_reference_kernel
+from kmc.dynamics.state import ElectronState
 from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_set
-from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, RECENTRES, TRIALS, VIOLATIONS
 
 _BOUND_SLACK = 1.0 + 1e-12
 
@@ -164,18 +166,6 @@ def _visit(start, force, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, 
     return count
 
 
-@numba.njit(cache=True, inline="always")
-def _record(k_from, k_to, occ, energies, n_electrons, energy, energy_out, exc_out,
-            config_out):
-    exc = electron_excitations(occ, energies, n_electrons)
-    n = occ.shape[0]
-    for k in range(k_from, k_to):
-        energy_out[k] = energy
-        exc_out[k] = exc
-        for j in range(n):
-            config_out[k, j] = occ[j]
-
-
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, site_ptr, site_ids, temperature, width, lo, hi, tree,
@@ -193,11 +183,9 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         total = tree[1]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _record(k, k_end, occ, energies, n_electrons, energy, energy_out, exc_out,
-                    config_out)
+            k_end = grid_end(times, k, t_new)
+            record_electron(k, k_end, occ, energies, n_electrons, energy, energy_out, exc_out,
+                            config_out)
             k = k_end
             if k == n_times:
                 break
@@ -264,11 +252,11 @@ class ElectronEngine:
     window : float, half-width of the thinning windows in units of T
     kernel : "fast" or "reference" (Gillespie recomputing every pair rate after each event)
 
-    A state is a dict: ``config`` (N,) int8 n_i, ``fields`` (N,) E_i, ``lo``/``hi`` (P,),
-    ``tree``, ``scalars`` [clock, energy], ``counters`` (5,) int64.
+    A state is a kmc.dynamics.state.ElectronState.
     """
 
     model = "electron"
+    state_type = ElectronState
 
     def __init__(self, system, temperature, pairs, prefactors, site_energies=None, window=1.0,
                  kernel="fast"):
@@ -314,10 +302,11 @@ class ElectronEngine:
         energy = electron_energy(occ, self.site_energies, self.interactions, self.filling)
         n_pairs = self.pair_a.shape[0]
         n = self.n_sites
-        state = {"config": occ, "fields": np.ascontiguousarray(fields),
-                 "lo": np.empty(n_pairs), "hi": np.empty(n_pairs), "tree": new_tree(n_pairs),
-                 "eref": np.empty(n), "theta": np.empty(n),
-                 "scalars": np.array([0.0, energy]), "counters": np.zeros(5, dtype=np.int64)}
+        state = ElectronState(config=occ, fields=np.ascontiguousarray(fields),
+                              lo=np.empty(n_pairs), hi=np.empty(n_pairs),
+                              tree=new_tree(n_pairs), eref=np.empty(n), theta=np.empty(n),
+                              scalars=np.array([0.0, energy]),
+                              counters=np.zeros(N_COUNTERS, dtype=np.int64))
         self.refresh(state)
         return state
 
@@ -358,7 +347,6 @@ class ElectronEngine:
                              state["scalars"], state["counters"], times, rng, int(budget),
                              out["energy"], out["excitations"], out["config"])
         else:
-            from kmc.dynamics.reference import electron_reference_kernel
             electron_reference_kernel(state["config"], state["fields"], self.interactions,
                                       self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                                       self.prefactors, self.temperature, state["scalars"],

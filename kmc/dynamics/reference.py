@@ -5,16 +5,17 @@ rate functions, draw the waiting time from the exact total rate and pick the eve
 linear search of the cumulative rates. No bounds, windows or trees: they are the yardstick
 the fast thinning kernels (tls_engine, electron_engine) are tested against, and the
 "naive" loop the benchmark compares with. Same arguments, outputs and stopping contract
-(at most ``budget`` events, stop between events) as the fast kernels.
+(at most ``budget`` events, stop between events) as the fast kernels, and the same shared
+pieces (kmc.model for energies and rates, kmc.dynamics.counters for the loop); this module
+imports neither engine, the engines import it.
 """
 import numba
 import numpy as np
 
 from kmc.model import (electron_energy_update, electron_hop_energy, electron_pair_factor,
                        tls_field_update, tls_flip_energy, tls_flip_factor)
-from kmc.dynamics.electron_engine import _record as _electron_record
-from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, TRIALS
-from kmc.dynamics.tls_engine import _record as _tls_record
+from kmc.dynamics.counters import (EVENTS, NEXT_TIME, TRIALS, grid_end, record_electron,
+                                   record_tls)
 
 
 @numba.njit(cache=True)
@@ -36,10 +37,8 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
             total += rates[j]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _tls_record(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
+            k_end = grid_end(times, k, t_new)
+            record_tls(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
             k = k_end
             if k == n_times:
                 break
@@ -86,11 +85,9 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
             total += rates[p]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _electron_record(k, k_end, occ, energies, n_electrons, energy, energy_out,
-                             exc_out, config_out)
+            k_end = grid_end(times, k, t_new)
+            record_electron(k, k_end, occ, energies, n_electrons, energy, energy_out, exc_out,
+                            config_out)
             k = k_end
             if k == n_times:
                 break
