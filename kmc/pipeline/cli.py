@@ -23,7 +23,8 @@ def _parser():
     run.add_argument("file", help="TOML run file")
     run.add_argument("--out", help="result file (default: output.path of the run file)")
     run.add_argument("--resume", action="store_true",
-                     help="continue an existing result file (rerunning does the same)")
+                     help="only continue an existing result file: refuse to start a new "
+                          "one (a plain rerun also continues a matching file)")
     run.add_argument("--workers", type=int, help="worker processes (0: all cores)")
     run.add_argument("--backend", choices=("local", "dask"), help="where tasks run")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -36,6 +37,18 @@ def _parser():
     return parser
 
 
+def _logging():
+    """Messages of the ``kmc`` logger as ``kmc: ...`` lines on stderr."""
+    import logging
+    logger = logging.getLogger("kmc")
+    if not any(getattr(h, "_kmc_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("kmc: %(message)s"))
+        handler._kmc_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv=None, *, after_run=None):
     """Entry point; returns the exit status.
 
@@ -43,10 +56,12 @@ def main(argv=None, *, after_run=None):
     ----------
     argv : list of str or None (sys.argv[1:])
     after_run : callable or None
-        ``after_run(path, config, figures)`` is called on the finished result file of
-        ``kmc run`` (``figures``: bool) and returns the paths of the figures it wrote.
+        ``after_run(path, config)`` is called on the finished result file of ``kmc run``
+        (``config.output.figures`` says whether to draw) and returns the paths of the
+        figures it wrote (``kmc.pipeline.run.run``).
     """
     args = _parser().parse_args(argv)
+    _logging()
     try:
         config = config_module.load(args.file, args.set)
         if args.command == "check":
@@ -65,25 +80,21 @@ def main(argv=None, *, after_run=None):
 
 
 def _run(config, args, after_run):
-    from pathlib import Path
+    from dataclasses import replace
 
-    from kmc.pipeline.run import resolve, run
-    config = resolve(config, out=args.out, workers=args.workers, backend=args.backend)
-    out = config.output.path
-    if Path(out).exists() and not args.resume:
-        print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",
-              file=sys.stderr)
+    from kmc.pipeline.run import run
+    hook = after_run
+    if after_run is not None and args.no_figures:  # the stored config keeps its own value
+        def hook(path, cfg):
+            return after_run(path, replace(cfg, output=replace(cfg.output, figures=False)))
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, *a, **k: f"kmc: warning: {msg}\n"
-        summary = run(config, progress=not args.quiet)
-        figures = ()
-        if after_run is not None:
-            figures = after_run(summary.path, config,
-                                config.output.figures and not args.no_figures)
+        summary = run(config, out=args.out, workers=args.workers, backend=args.backend,
+                      progress=not args.quiet, resume=args.resume, after_run=hook)
     print(f"results: {summary.path} ({summary.computed} computed, {summary.skipped} already "
           f"done, {summary.not_converged} not converged)")
-    for fig in figures:
+    for fig in summary.figures:
         print(f"figure:  {fig}")
     if after_run is None:
         print("kmc: rows only (no summaries, no figures): the analysis runs through the "
