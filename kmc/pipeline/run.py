@@ -43,7 +43,7 @@ def resolve(config, *, out=None, workers=None, backend=None):
 
 
 def run(config, *, out=None, workers=None, backend=None, progress=True, resume=False,
-        after_run=None):
+        overwrite=False, after_run=None):
     """Run (or resume) ``config``; realizations already in the result file are skipped.
 
     Parameters
@@ -53,6 +53,8 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, resume=F
     workers, backend : override ``ensemble.workers`` / ``ensemble.backend``
     progress : bool, show a progress bar
     resume : bool, refuse to start a new file (the result file must exist)
+    overwrite : bool, delete an existing result file (and its checkpoints) first, under
+        the file's lock; a directory is still refused
     after_run : callable or None
         ``after_run(path, config)`` runs on the finished file while this run still holds
         its lock (the analysis layer passes its summaries and figures here) and returns
@@ -76,6 +78,8 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, resume=F
     created = store.check_target(path)
     try:
         with store.locked(path):
+            if overwrite:
+                store.remove_result(path)
             writer = store.ResultWriter(path, config)
             if writer.existed:
                 log.info("%s exists; continuing it (finished realizations are skipped)", path)

@@ -29,6 +29,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ import numpy as np
 from kmc import __version__
 from kmc.errors import ResultFileError
 from kmc.storage.schema import (DERIVED_GROUPS, DOS_SUMMARY, POINTS, ROOT, SCHEMA_VERSION,
-                                Status, dos_edges, point_name, point_path, row_layout)
+                                Status, checkpoint_dir, dos_edges, point_name, point_path,
+                                row_layout)
 
 TMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
@@ -190,6 +192,18 @@ def check_target(path):
         remove_dirs(created)
         raise ResultFileError(f"{path}: is not a regular file")
     return created
+
+
+def remove_result(path):
+    """Delete result file ``path`` with its ``.tmp`` and checkpoints (``--overwrite``).
+
+    Call while holding ``locked(path)``.
+    """
+    path = Path(path)
+    for victim in (path, path.with_name(path.name + TMP_SUFFIX)):
+        with contextlib.suppress(FileNotFoundError):
+            victim.unlink()
+    shutil.rmtree(checkpoint_dir(path), ignore_errors=True)
 
 
 def remove_dirs(dirs):
