@@ -32,7 +32,7 @@ def _key(default, doc, accepted=""):
 
 @dataclass(frozen=True)
 class DynamicsParams:
-    """Parameters of a time-domain experiment (PHYSICS.md section 4).
+    """Parameters of a time-domain experiment (docs/model.md section 4).
 
     Attributes
     ----------

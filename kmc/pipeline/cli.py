@@ -1,4 +1,4 @@
-"""Command line: ``kmc run FILE``, ``kmc check FILE`` and ``kmc keys``.
+"""Command line: ``kmc run FILE``, ``kmc check FILE``, ``kmc show FILE`` and ``kmc keys``.
 
 Bad input ends with one line on stderr (``kmc: model.temperature: must be > 0, got -1``)
 and exit status 2; no traceback. Ctrl-C keeps everything already finished (exit 130).
@@ -35,13 +35,20 @@ def _workers(text):
 
 
 def _parser():
+    from kmc import __version__
     parser = _Parser(prog="kmc", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kmc (glassrelax) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) the ensemble of a run file")
     run.add_argument("file", help="TOML run file")
     run.add_argument("--out", help="result file (default: output.path of the run file)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue an existing result file (rerunning does the same)")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="only continue an existing result file: refuse to start a new "
+                            "one (a plain rerun also continues a matching file)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="delete an existing result file (and its checkpoints) and start "
+                            "afresh")
     run.add_argument("--workers", type=_workers,
                      help="worker processes (0: every CPU of the affinity mask / SLURM job)")
     run.add_argument("--backend", choices=("local", "dask"), help="where tasks run")
@@ -53,10 +60,25 @@ def _parser():
     check.add_argument("file")
     check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     check.add_argument("--workers", type=_workers, help="workers for the memory estimate")
+    show = sub.add_parser("show", help="summarise a result file (points, status, rates, "
+                                       "comparison)")
+    show.add_argument("file", help="result file (.h5) written by kmc run")
     keys = sub.add_parser("keys", help="every run-file key: default, accepted values, meaning")
     keys.add_argument("--markdown", action="store_true",
                       help="as docs/run-file.md (python -m kmc keys --markdown > docs/run-file.md)")
     return parser
+
+
+def _logging():
+    """Messages of the ``kmc`` logger as ``kmc: ...`` lines on stderr."""
+    import logging
+    logger = logging.getLogger("kmc")
+    if not any(getattr(h, "_kmc_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("kmc: %(message)s"))
+        handler._kmc_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def main(argv=None, *, after_run=None):
@@ -66,14 +88,18 @@ def main(argv=None, *, after_run=None):
     ----------
     argv : list of str or None (sys.argv[1:])
     after_run : callable or None
-        ``after_run(path, config, figures)`` is called on the finished result file of
-        ``kmc run`` (``figures``: bool) and returns the paths of the figures it wrote.
+        ``after_run(path, config)`` is called on the finished result file of ``kmc run``
+        (``config.output.figures`` says whether to draw) and returns the paths of the
+        figures it wrote (``kmc.pipeline.run.run``).
     """
     args = _parser().parse_args(argv)
     if args.command == "keys":
         sys.stdout.write(config_module.key_reference(markdown=args.markdown))
         return 0
+    _logging()
     try:
+        if args.command == "show":
+            return _show(args.file)
         config = config_module.load(args.file, args.set)
         if args.command == "check":
             return _check(config, args)
@@ -107,50 +133,39 @@ def _check(config, args):
 
 
 def _run(config, args, after_run):
-    from pathlib import Path
+    from dataclasses import replace
 
-    from kmc.pipeline import memory
-    from kmc.pipeline.run import resolve, run
-    config = resolve(config, out=args.out, workers=args.workers, backend=args.backend)
-    config.check_files()  # before any output
-    memory.check(config)
-    out = config.output.path
-    if Path(out).exists() and not args.resume:
-        print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",
-              file=sys.stderr)
+    from kmc.pipeline.run import run
+    hook = after_run
+    if after_run is not None and args.no_figures:  # the stored config keeps its own value
+        def hook(path, cfg):
+            return after_run(path, replace(cfg, output=replace(cfg.output, figures=False)))
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, *a, **k: f"kmc: warning: {msg}\n"
-        summary = run(config, progress=not args.quiet)
-        figures = ()
-        if after_run is not None:
-            figures = after_run(summary.path, config,
-                                config.output.figures and not args.no_figures)
+        summary = run(config, out=args.out, workers=args.workers, backend=args.backend,
+                      progress=not args.quiet, resume=args.resume, overwrite=args.overwrite,
+                      after_run=hook)
     print(f"results: {summary.path} ({summary.computed} computed, {summary.skipped} already "
           f"done, {summary.not_converged} not converged)")
-    for fig in figures:
+    for fig in summary.figures:
         print(f"figure:  {fig}")
     if after_run is None:
         print("kmc: rows only (no summaries, no figures): the analysis runs through the "
               "`kmc` command or `python -m kmc`", file=sys.stderr)
-    _print_comparison(summary.path)
+    from kmc.pipeline.show import describe
+    print(describe(summary.path))
     return 1 if summary.not_converged else 0
 
 
-def _print_comparison(path):
-    """One line per point: simulated relaxation against the linear prediction."""
-    from kmc.storage.results import load
-    from kmc.storage.schema import point_name
-    res = load(path)
-    for p in range(len(res.points)):
-        c = res.comparison(p)
-        if c is None:
-            continue
-        print(f"{point_name(p)}: window 1/lambda_max..1/lambda_min = {1 / c.lambda_max:.3g}.."
-              f"{1 / c.lambda_min:.3g}; max |sim - pred|/pred = "
-              f"{c.max_rel_deviation:.3g}; slope d|dx|/dln t: simulated "
-              f"{c.slope_simulated:.4g} +- {c.slope_simulated_se:.2g}, predicted "
-              f"{c.slope_predicted:.4g}, log form {c.slope_log:.4g}")
+def _show(path):
+    from pathlib import Path
+
+    from kmc.pipeline.show import describe
+    if not Path(path).is_file():
+        raise ResultFileError(f"{path}: no such file")
+    print(describe(path))
+    return 0
 
 
 if __name__ == "__main__":
