@@ -11,7 +11,7 @@ not depend on how the run is split into chunks or checkpoints.
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -175,7 +175,9 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
     fp = None
     if checkpoint is not None:
         key = (system.model, n, float(np.sum(prefactors)), float(states.sum()))
-        fp = ckpt.fingerprint(key, seed, point, realization, repr(params))
+        # how often to save is not part of what is computed: a resume may change it
+        fp = ckpt.fingerprint(key, seed, point, realization,
+                              repr(replace(params, checkpoint_interval=0.0)))
         loaded = ckpt.load(checkpoint, fp, rng)
         if loaded is not None:
             meta, arrays = loaded
