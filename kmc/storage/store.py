@@ -28,10 +28,12 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -47,6 +49,8 @@ TMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 # row datasets larger than this are stored compressed once a run has finished
 COMPRESS_BYTES = 1 << 20
+
+log = logging.getLogger("kmc")
 
 # keys that say how a run is executed, not what it computes: a rerun may change them
 _RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "realizations"),
@@ -270,6 +274,7 @@ class ResultWriter:
             self._packed = False
         if self._offsets is None:
             self._offsets = self._row_offsets()
+        started = time.perf_counter()
         fd = os.open(self.path, os.O_RDWR)
         try:
             for phase in ("data", "status"):
@@ -288,6 +293,8 @@ class ResultWriter:
                 os.fsync(fd)
         finally:
             os.close(fd)
+        log.debug("%s: flushed %d row(s) in place in %.3g ms", self.path, len(self.pending),
+                  1e3 * (time.perf_counter() - started))
         self.pending.clear()
 
     def _row_offsets(self):
@@ -402,6 +409,7 @@ def _rewrite(path, n_realizations, packed, derived=None):
     """
     path = Path(path)
     tmp = path.with_name(path.name + TMP_SUFFIX)
+    started = time.perf_counter()
     with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
         _copy_attrs(src, dst)
         root = dst.create_group(ROOT)
@@ -429,6 +437,10 @@ def _rewrite(path, n_realizations, packed, derived=None):
                         target.attrs[a] = v
             _describe(new, str(src[ROOT].attrs["model"]), new["status"].shape[0])
     _replace(tmp, path)
+    log.debug("%s: rewritten (%s%s) in %.3g s, %.3g MB", path,
+              "compressed" if packed else "writable in place",
+              ", summaries replaced" if derived is not None else "",
+              time.perf_counter() - started, path.stat().st_size / 1e6)
 
 
 # attributes of HDF5 dimension scales hold object references into their own file: they
