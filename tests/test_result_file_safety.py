@@ -221,6 +221,7 @@ def test_resume_with_another_checkpoint_interval_is_accepted(tmp_path, monkeypat
                     "mc_equilibration_sweeps = 10\n")
     out = tmp_path / "dyn.h5"
     assert kmc("run", text, "--out", out, "--quiet", cwd=tmp_path).returncode == 0
+    assert not Path(str(out) + ".checkpoints").exists()   # emptied and removed at the end
     again = kmc("run", text, "--out", out, "--quiet", "--set",
                 "dynamics.checkpoint_interval=5.0", cwd=tmp_path)
     assert again.returncode == 0 and "(0 computed, 4 already done" in again.stdout, again
