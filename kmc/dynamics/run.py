@@ -9,7 +9,7 @@ trajectory, replicas one after the other; SOLVER the mean-field sweep order. Res
 not depend on how the run is split into chunks or checkpoints.
 """
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -176,8 +176,10 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
     saver = None
     if checkpoint is not None:
         key = (system.model, n, float(np.sum(prefactors)), float(states.sum()))
+        # how often to save is not part of what is computed: a resume may change it
         saver = ckpt.ReplicaCheckpoints(
-            checkpoint, ckpt.fingerprint(key, seed, point, realization, repr(params)),
+            checkpoint, ckpt.fingerprint(key, seed, point, realization,
+                                         repr(replace(params, checkpoint_interval=0.0))),
             params.checkpoint_interval)
         loaded = saver.resume(rng)
         if loaded is not None:
