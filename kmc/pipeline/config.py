@@ -281,6 +281,14 @@ class RunConfig:
             # empty placeholder state stands in for it here
             with problems.catch():
                 self.dynamics_params(initial_state=() if state else None)
+        if (m.name == "electron" and self.linear.enabled and dis.W == 0
+                and self.solver.init == "bare"):
+            # eps_i = 0 and uniform initial fields: the uniform solution E_i = 0 is a fixed
+            # point the solver never leaves, and Eq. 21 diverges at equal energies
+            problems.add("disorder.W", "the electron glass at W = 0 with solver.init = "
+                                       "'bare' stays at the uniform mean field (all energies "
+                                       "equal), where the linearized rates (Eq. 21) diverge; "
+                                       "use W > 0 or solver.init = 'random'")
         out = self.output
         if out.dos_range:
             if not (len(out.dos_range) == 2 and out.dos_range[0] < out.dos_range[1]):
