@@ -27,6 +27,8 @@ from matplotlib.ticker import ScalarFormatter
 
 from kmc.solvers.linear.electron import nn_distance_estimate
 
+from .labels import value_error
+
 MARKERS = ("*", "s", "^", "o", "d", "v", "P", "X")
 GREY = "0.45"
 
@@ -162,9 +164,12 @@ def _window_panel(ax, histograms, fits, cutoffs, labels, rate_unit, scaled):
     for k in range(len(histograms)):
         name = labels[k] if labels and labels[k] else ""
         if fits is not None and fits[k] is not None:
-            c = rf"$C = {fits[k].amplitude:.3g} \pm {fits[k].amplitude_se:.1g}$"
+            c = f"$C = {value_error(fits[k].amplitude, fits[k].amplitude_se)}$"
             name = f"{name}: {c}" if name else c
         texts.append(name)
+    if not any(np.any(np.isfinite(np.asarray(sem, dtype=float))) for _, _, sem in histograms):
+        ax.text(0.97, 0.97, "one realization: no error bars, no fit", transform=ax.transAxes,
+                ha="right", va="top", fontsize="small", color=GREY)
     if fits is not None and any(f is not None for f in fits):
         ax.legend(handles, texts, handler_map={tuple: HandlerTuple(ndivide=None)},
                   frameon=False, fontsize="small",
@@ -193,7 +198,7 @@ def relative_error_figure(lam_with, rel_error, lam_without=None, label=None, rat
     ax = axes[0]
     ax.semilogx(lam_with, rel_error, ".", ms=3, color=style(0)["color"])
     ax.axhline(0.0, color="0.5", lw=0.6)
-    ax.set_xlabel(r"$\lambda'$ (with the interaction term $f_{ij}$)" + _unit(rate_unit))
+    ax.set_xlabel(r"$\lambda'$" + _unit(rate_unit) + r", with the interaction term $f_{ij}$")
     ax.set_ylabel(r"$(\lambda' - \lambda)/\lambda'$")
     ax.set_title("(a)", loc="left")
     if label:
@@ -288,7 +293,7 @@ def relaxation_figure(series, label=None, time_unit=None, labels=None, model="tl
             ax.axvline(value, color=color, lw=0.6, alpha=0.5)
     handles, _ = ax.get_legend_handles_labels()
     handles += [kind_handle("--", r"$E_1$ form, Eq. 16"),
-                kind_handle(":", r"$-c[\gamma_E + \ln(\lambda_{\min}t)]/\ln(\lambda_{\max}/\lambda_{\min})$, Eq. 17"),
+                kind_handle(":", r"log form $-c[\gamma_E + \ln(\lambda_{\min}t)]$, Eq. 17"),
                 Line2D([], [], color=GREY, lw=0.6, label=r"$1/\lambda_{\max}$, $1/\lambda_{\min}$")]
     ax.set_xlabel("$t$" + _unit(time_unit))
     ax.set_ylabel(rf"${obs}(t)\,/\,{obs}(0)$")

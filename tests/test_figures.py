@@ -1,0 +1,108 @@
+"""Figures: legends in physical notation, bins that are not empty, every point drawn,
+the file format of ``output.format``."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from matplotlib.mathtext import MathTextParser
+
+from analysis import binning, labels
+
+_PARSER = MathTextParser("agg")
+
+
+def _renders(text):
+    """Mathtext in ``text`` parses (an error here is a broken label on a figure)."""
+    for k, piece in enumerate(text.split("$")):
+        if k % 2:
+            _PARSER.parse(f"${piece}$")
+    return True
+
+
+@pytest.mark.parametrize("value,expected", [
+    (9.848857801796104, r"\sqrt{97}"),       # the paper's W/J = sqrt(97) (Fig. 12)
+    (4.123105625617661, r"\sqrt{17}"),
+    (97 ** 0.5 / 7, r"\sqrt{97}/7"),         # W at W/J = sqrt(97), W^2 + J^2 = 2
+    (2 ** 0.5, r"\sqrt{2}"),
+    (9.8, "9.8"),                            # typed decimals stay decimals
+    (3.1, "3.1"),
+    (0.05, "0.05"),
+    (1 / 7, "1/7"),
+    (1.0, "1"),
+    (300, "300"),
+    (1e4, "10^{4}"),
+    (1e-7, "10^{-7}"),
+    (2e-7, r"2\times10^{-7}"),
+    (float("inf"), r"\infty"),
+    (1.23456789, "1.235"),
+])
+def test_values_print_as_the_paper_writes_them(value, expected):
+    assert labels.value_tex(value) == expected
+
+
+def test_point_labels_use_symbols_and_render():
+    text = labels.point_label({"W_over_J": 9.848857801796104, "disorder.W": 10.0,
+                               "model.temperature": 0.05, "dynamics.waiting_time": 1e5,
+                               "some.new_key": 2.0})
+    assert text == (r"$W/J = \sqrt{97}$, $W = 10$, $T = 0.05$, $t_w = 10^{5}$, "
+                    r"$\mathrm{new\_key} = 2$")
+    assert _renders(text)
+
+
+def _config(name="tls", N=300, W=1.0, J=1.0, T=0.1, xi=0.1):
+    return SimpleNamespace(model=SimpleNamespace(name=name, N=N, temperature=T, xi=xi),
+                           disorder=SimpleNamespace(W=W, J=J))
+
+
+def test_title_names_what_is_fixed_and_the_paper_schemes():
+    # disorder scheme: W = 1, 10, 100 at W/T = 10
+    configs = [_config(W=w, T=w / 10) for w in (1.0, 10.0, 100.0)]
+    text = labels.fixed_parameters(configs, realizations=8)
+    assert text == "TLS glass, $N = 300$, $J = 1$, $W/T = 10$, 8 realizations"
+    # interaction scheme: W/J varies at W^2 + J^2 = 2
+    configs = [_config("electron", W=(2 * r * r / (1 + r * r)) ** 0.5,
+                       J=(2 / (1 + r * r)) ** 0.5) for r in (1.0, 17 ** 0.5, 97 ** 0.5)]
+    text = labels.fixed_parameters(configs, realizations=1)
+    assert text == (r"electron glass, $N = 300$, $T = 0.1$, $\xi = 0.1$, $W^2 + J^2 = 2$, "
+                    "1 realization")
+    assert _renders(text)
+
+
+def test_merge_factor_fills_the_bins_of_one_realization():
+    rng = np.random.default_rng(0)
+    edges = np.linspace(-4, 4, 121)
+    counts = np.histogram(rng.normal(size=300), edges)[0][None, :]   # one realization
+    k = binning.merge_factor(counts)
+    new_edges, merged = binning.merge_bins(edges, counts, k)
+    filled = np.flatnonzero(merged.sum(axis=0))
+    span = merged[:, filled[0]:filled[-1] + 1]
+    assert span.mean() >= binning.PER_BIN
+    assert k > 1 and new_edges.size - 1 == 120 // k
+    # merging only sums neighbours: nothing is lost but the dropped remainder
+    assert merged.sum() == counts[:, :(120 // k) * k].sum()
+    np.testing.assert_allclose(new_edges, edges[::k][:120 // k + 1])
+
+
+def test_merge_factor_leaves_full_histograms_alone():
+    rng = np.random.default_rng(1)
+    edges = np.linspace(-4, 4, 81)
+    counts = np.array([np.histogram(rng.normal(size=1000), edges)[0] for _ in range(20)])
+    assert binning.merge_factor(counts) == 1
+    assert binning.bin_count(20 * 1000, 80) == 80
+    assert binning.bin_count(300, 80) == 30
+    assert binning.bin_count(12, 80) == 4
+
+
+def test_labels_of_one_sweep_are_consistent():
+    t_w = labels.point_labels([{"dynamics.waiting_time": v} for v in (1e3, 1e4, 1e5)])
+    assert t_w == ["$t_w = 10^{3}$", "$t_w = 10^{4}$", "$t_w = 10^{5}$"]
+    w = labels.point_labels([{"disorder.W": v} for v in (1.0, 10.0, 100.0)])
+    assert w == ["$W = 1$", "$W = 10$", "$W = 100$"]
+    assert labels.point_labels([{}, {}]) == ["", ""]
+
+
+def test_value_with_error_rounds_to_two_digits_of_the_error():
+    assert labels.value_error(0.0564, 0.0102) == r"0.056 \pm 0.010"
+    assert labels.value_error(123.4, 5.6) == r"123.4 \pm 5.6"
+    assert labels.value_error(1.2e-5, 3e-7) == r"(1.200 \pm 0.030)\times10^{-5}"
+    assert labels.value_error(0.5, float("nan")) == "0.5"
