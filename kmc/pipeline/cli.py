@@ -2,13 +2,18 @@
 
 Bad input ends with one line on stderr (``kmc: model.temperature: must be > 0, got -1``)
 and exit status 2; no traceback. Ctrl-C keeps everything already finished (exit 130).
+
+This module parses, runs the pipeline and prints; what happens to a finished file
+(summaries, figures) is the ``after_run`` hook given by the layer above. The ``kmc``
+command is ``analysis.cli.main``, which passes the analysis as that hook
+(docs/architecture.md); called without a hook, ``kmc run`` writes the rows only.
 """
 import argparse
 import sys
 import warnings
 
-from kmc.pipeline import config as config_module
 from kmc.errors import ConfigError, ResultFileError
+from kmc.pipeline import config as config_module
 
 
 def _parser():
@@ -31,7 +36,16 @@ def _parser():
     return parser
 
 
-def main(argv=None):
+def main(argv=None, *, after_run=None):
+    """Entry point; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None (sys.argv[1:])
+    after_run : callable or None
+        ``after_run(path, config, figures)`` is called on the finished result file of
+        ``kmc run`` (``figures``: bool) and returns the paths of the figures it wrote.
+    """
     args = _parser().parse_args(argv)
     try:
         config = config_module.load(args.file, args.set)
@@ -40,7 +54,7 @@ def main(argv=None):
             print(f"{args.file}: ok ({config.model.name}, {len(points)} point(s) x "
                   f"{config.ensemble.realizations} realization(s))")
             return 0
-        return _run(config, args)
+        return _run(config, args, after_run)
     except (ConfigError, ResultFileError) as exc:
         print(f"kmc: {exc}", file=sys.stderr)
         return 2
@@ -50,40 +64,48 @@ def main(argv=None):
         return 130
 
 
-def _run(config, args):
+def _run(config, args, after_run):
     from pathlib import Path
 
-    from kmc.pipeline.run import run
-    out = args.out or config.output.path
+    from kmc.pipeline.run import resolve, run
+    config = resolve(config, out=args.out, workers=args.workers, backend=args.backend)
+    out = config.output.path
     if Path(out).exists() and not args.resume:
         print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",
               file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, *a, **k: f"kmc: warning: {msg}\n"
-        summary = run(config, out=out, workers=args.workers, backend=args.backend,
-                      progress=not args.quiet, figures=False if args.no_figures else None)
+        summary = run(config, progress=not args.quiet)
+        figures = ()
+        if after_run is not None:
+            figures = after_run(summary.path, config,
+                                config.output.figures and not args.no_figures)
     print(f"results: {summary.path} ({summary.computed} computed, {summary.skipped} already "
           f"done, {summary.not_converged} not converged)")
-    for fig in summary.figures:
+    for fig in figures:
         print(f"figure:  {fig}")
+    if after_run is None:
+        print("kmc: rows only (no summaries, no figures): the analysis runs through the "
+              "`kmc` command or `python -m kmc`", file=sys.stderr)
     _print_comparison(summary.path)
     return 1 if summary.not_converged else 0
 
 
 def _print_comparison(path):
     """One line per point: simulated relaxation against the linear prediction."""
-    import h5py
-    with h5py.File(path, "r") as f:
-        for name, group in f["glassrelax/points"].items():
-            if "comparison" not in group:
-                continue
-            a = group["comparison"].attrs
-            print(f"{name}: window 1/lambda_max..1/lambda_min = {1 / a['lambda_max']:.3g}.."
-                  f"{1 / a['lambda_min']:.3g}; max |sim - pred|/pred = "
-                  f"{a['max_rel_deviation']:.3g}; slope d|dx|/dln t: simulated "
-                  f"{a['slope_simulated']:.4g} +- {a['slope_simulated_se']:.2g}, predicted "
-                  f"{a['slope_predicted']:.4g}, log form {a['slope_log']:.4g}")
+    from kmc.storage.results import load
+    from kmc.storage.schema import point_name
+    res = load(path)
+    for p in range(len(res.points)):
+        c = res.comparison(p)
+        if c is None:
+            continue
+        print(f"{point_name(p)}: window 1/lambda_max..1/lambda_min = {1 / c.lambda_max:.3g}.."
+              f"{1 / c.lambda_min:.3g}; max |sim - pred|/pred = "
+              f"{c.max_rel_deviation:.3g}; slope d|dx|/dln t: simulated "
+              f"{c.slope_simulated:.4g} +- {c.slope_simulated_se:.2g}, predicted "
+              f"{c.slope_predicted:.4g}, log form {c.slope_log:.4g}")
 
 
 if __name__ == "__main__":

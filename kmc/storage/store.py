@@ -1,16 +1,9 @@
-"""HDF5 result files: layout, crash-safe writer and resume.
+"""HDF5 result files: creation, crash-safe row writer, resume.
 
-Layout (schema version 1; docs/hdf5-layout.md is the full reference)::
-
-    /glassrelax                      attrs: schema_version, program_version, versions (JSON),
-                                            git_commit, run_file, config (JSON), seed, model
-    /glassrelax/points/p0000         attrs: values (JSON), config (JSON), n_sites
-        status (R,) int8             0 pending, 1 converged, 2 not converged
-        sweeps (R,) int64, residual (R,) float64, mu (R,) float64
-        fields, energies (R, N)      mean-field solution (kmc.solvers.meanfield.MeanFieldResult)
-        positions (R, N, d)          disorder; TLS: bias, delta0 (R, N); electron:
-                                     site_energies (R, N). Couplings are rebuilt from seeds.
-        dos/edges (B+1,), dos/counts (R, B), dos/mean, dos/sem (B,)
+The layout (paths, status codes, row datasets) belongs to ``kmc.storage.schema``;
+``docs/hdf5-layout.md`` is the full reference. This module only writes: rows of finished
+realizations while a run goes on, and, when the analysis has summarised a finished file,
+its derived groups (``write_derived``). It never computes anything from the rows.
 
 Crash safety: finished realizations are collected in memory and written every
 ``flush_seconds`` by copy-on-write: the current file is copied to ``<path>.tmp``, the new
@@ -30,28 +23,12 @@ import numpy as np
 
 from kmc import __version__
 from kmc.errors import ResultFileError
-from kmc.pipeline.realization import payload_layout
-from kmc.statistics import mean_sem
-
-ROOT = "glassrelax"
-SCHEMA_VERSION = 1
-PENDING, CONVERGED, NOT_CONVERGED = 0, 1, 2
+from kmc.storage.schema import (DERIVED_GROUPS, DOS_SUMMARY, POINTS, ROOT, SCHEMA_VERSION,
+                                Status, dos_edges, point_name, point_path, row_layout)
 
 # keys that say how a run is executed, not what it computes: a rerun may change them
 _RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "realizations"),
                  "output": ("path", "figures", "flush_seconds")}
-
-
-def dos_edges(config):
-    """Bin edges of the DOS histogram of a point (fixed before any realization is solved)."""
-    out = config.output
-    if out.dos_range:
-        lo, hi = out.dos_range
-    else:
-        w, j = config.disorder.W, config.disorder.J
-        half = 4.0 * np.hypot(w, j) if config.model.name == "tls" else w / 2.0 + 5.0 * j
-        lo, hi = -half, half
-    return np.linspace(lo, hi, out.dos_bins + 1)
 
 
 def identity(config):
@@ -91,7 +68,7 @@ def git_commit():
 
 
 class ResultWriter:
-    """Creates or reopens a result file and adds finished realizations to it."""
+    """Creates or reopens a result file and adds finished realizations to it as rows."""
 
     def __init__(self, path, config):
         self.path = Path(path)
@@ -115,35 +92,26 @@ class ResultWriter:
         with h5py.File(self.path, "r") as f:
             out = []
             for p in range(len(self.points)):
-                status = f[f"{ROOT}/points/{_name(p)}/status"][: self.n_realizations]
-                out += [(p, int(k)) for k in np.flatnonzero(status == PENDING)]
+                status = f[point_path(p)]["status"][: self.n_realizations]
+                out += [(p, int(k)) for k in np.flatnonzero(status == Status.PENDING)]
         return out
 
     # -- writing ----------------------------------------------------------------------
 
-    def add(self, point, realization, payload):
-        self.pending.append((point, realization, payload))
+    def add(self, point, realization, row):
+        """Queue the row of a finished realization (keys of ``schema.row_layout``)."""
+        self.pending.append((point, realization, row))
 
-    def flush(self, finalize=False):
-        """Write pending rows (and, at the end, the DOS summaries) by copy-on-write."""
-        if not self.pending and not finalize:
+    def flush(self):
+        """Write the queued rows by copy-on-write (nothing to do: no copy)."""
+        if not self.pending:
             return
         shutil.copyfile(self.path, self._tmp)
         with h5py.File(self._tmp, "r+") as f:
-            for p, k, payload in self.pending:
-                _write_row(f[f"{ROOT}/points/{_name(p)}"], k, payload)
-            if finalize:
-                from kmc import summary
-                for p, (_, point_config) in enumerate(self.points):
-                    group = f[f"{ROOT}/points/{_name(p)}"]
-                    _summarise_dos(group, self.n_realizations)
-                    if point_config.linear.enabled:
-                        summary.summarise_linear(group, self.n_realizations, point_config)
-                    if point_config.dynamics.enabled:
-                        summary.summarise_dynamics(group, self.n_realizations)
-                    if point_config.dynamics.enabled and point_config.linear.enabled:
-                        summary.summarise_comparison(group, self.n_realizations,
-                                                     point_config, self.config.ensemble.seed, p)
+            for p, k, row in self.pending:
+                group = f[point_path(p)]
+                for name, value in row.items():
+                    group[name][k] = value
         _replace(self._tmp, self.path)
         self.pending.clear()
 
@@ -162,9 +130,9 @@ class ResultWriter:
             root.attrs["identity"] = identity(config)
             root.attrs["seed"] = config.ensemble.seed
             root.attrs["model"] = config.model.name
-            points = root.create_group("points")
+            points = f.create_group(POINTS)
             for p, (values, point_config) in enumerate(self.points):
-                _create_point(points.create_group(_name(p)), values, point_config,
+                _create_point(points.create_group(point_name(p)), values, point_config,
                               self.n_realizations)
         _replace(self._tmp, self.path)
 
@@ -181,71 +149,65 @@ class ResultWriter:
             if f[ROOT].attrs["identity"] != identity(self.config):
                 raise ResultFileError(f"{self.path}: was written by a run with another "
                                       f"configuration; choose another --out or delete it")
-            stored = f[f"{ROOT}/points/{_name(0)}/status"].shape[0]
-        if stored < self.n_realizations:  # the ensemble grew: extend every dataset
+            stored = f[point_path(0)]["status"].shape[0]
+        if stored < self.n_realizations:  # the ensemble grew: extend every row dataset
             shutil.copyfile(self.path, self._tmp)
             with h5py.File(self._tmp, "r+") as f:
-                for p in range(len(self.points)):
-                    group = f[f"{ROOT}/points/{_name(p)}"]
-                    for ds in _row_datasets(group):
-                        ds.resize(self.n_realizations, axis=0)
+                for p, (_, point_config) in enumerate(self.points):
+                    group = f[point_path(p)]
+                    for name in row_layout(point_config):
+                        group[name].resize(self.n_realizations, axis=0)
             _replace(self._tmp, self.path)
 
 
-def _name(p):
-    return f"p{p:04d}"
+def write_derived(path, derived):
+    """Replace the derived groups of a finished file (summaries made by the analysis).
 
+    Parameters
+    ----------
+    path : path of a result file (no run may be writing it)
+    derived : dict point index -> (datasets, attrs)
+        datasets: {path relative to the point group: array}; attrs: {group path relative
+        to the point group: {name: value}}. Every group of ``schema.DERIVED_GROUPS`` is
+        removed first and rebuilt from ``derived``, so a summary never mixes two runs.
 
-def _row_datasets(group):
-    """Every dataset with one row per realization (first axis R)."""
-    out = []
-    group.visititems(lambda name, obj: out.append(obj) if isinstance(obj, h5py.Dataset)
-                     and obj.maxshape[0] is None else None)
-    return out
+    Written by copy-on-write like the rows, so a kill leaves the file with its rows intact.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.copyfile(path, tmp)
+    with h5py.File(tmp, "r+") as f:
+        for p, (datasets, attrs) in derived.items():
+            group = f[point_path(p)]
+            for name in DERIVED_GROUPS:
+                if name in group:
+                    del group[name]
+            for name in DOS_SUMMARY:
+                if name in group:
+                    del group[name]
+            for name, data in datasets.items():
+                group.create_dataset(name, data=data)
+            for name, values in attrs.items():
+                target = group.require_group(name)
+                for key, value in values.items():
+                    target.attrs[key] = value
+    _replace(tmp, path)
 
 
 def _create_point(group, values, config, n_realizations):
     group.attrs["values"] = json.dumps(values, sort_keys=True)
     group.attrs["config"] = point_config_json(config)
     group.attrs["n_sites"] = config.model.N
-    for name, (shape, dtype, fill) in payload_layout(config).items():
+    for name, (shape, dtype, fill) in row_layout(config).items():
         group.create_dataset(name, shape=(n_realizations,) + shape, dtype=dtype,
                              maxshape=(None,) + shape, chunks=(1,) + shape if shape else (1024,),
                              fillvalue=fill)
     if config.dynamics.enabled:
         group["dynamics"].create_dataset("times", data=config.dynamics_params().times())
-    edges = dos_edges(config)
-    dos = group.create_group("dos")
-    dos.create_dataset("edges", data=edges)
-    dos.create_dataset("counts", shape=(n_realizations, edges.size - 1), dtype=np.int64,
-                       maxshape=(None, edges.size - 1), chunks=(1, edges.size - 1))
+    dos = group.require_group("dos")
+    dos.create_dataset("edges", data=dos_edges(config))
     dos.attrs["normalisation"] = ("per realization counts / (N * bin width): integrates to "
                                   "the fraction of sites inside the range")
-
-
-def _write_row(group, k, payload):
-    for key, value in payload.items():
-        if key == "dos_counts":
-            group["dos/counts"][k] = value
-        else:
-            group[key][k] = value
-
-
-def _summarise_dos(group, n_realizations):
-    """Mean and standard error over the converged realizations of the normalised DOS."""
-    status = group["status"][:n_realizations]
-    ok = np.flatnonzero(status == CONVERGED)
-    edges = group["dos/edges"][:]
-    n = int(group.attrs["n_sites"])
-    counts = group["dos/counts"][:n_realizations][ok] if ok.size else np.zeros((0, edges.size - 1))
-    mean, sem = (mean_sem(counts / (n * np.diff(edges))) if ok.size
-                 else (np.full(edges.size - 1, np.nan),) * 2)
-    dos = group["dos"]
-    for name, data in (("mean", mean), ("sem", sem)):
-        if name in dos:
-            del dos[name]
-        dos.create_dataset(name, data=data)
-    dos.attrs["n_used"] = ok.size
 
 
 def _replace(tmp, path):
