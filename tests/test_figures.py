@@ -106,3 +106,100 @@ def test_value_with_error_rounds_to_two_digits_of_the_error():
     assert labels.value_error(123.4, 5.6) == r"123.4 \pm 5.6"
     assert labels.value_error(1.2e-5, 3e-7) == r"(1.200 \pm 0.030)\times10^{-5}"
     assert labels.value_error(0.5, float("nan")) == "0.5"
+
+
+SWEEP_RUN = """
+[model]
+name = "{model}"
+N = {n}
+temperature = 0.1
+[linear]
+[ensemble]
+realizations = {r}
+seed = 3
+[output]
+figures = true
+flush_seconds = 0.0
+format = "{fmt}"
+[sweep]
+"disorder.W" = [1.0, 10.0, 100.0]
+W_over_T = 10
+"""
+
+
+def _run(tmp_path, model="tls", n=40, r=3, fmt="png"):
+    from analysis.run import run
+    from kmc.pipeline import config as config_module
+    cfg = config_module.loads(SWEEP_RUN.format(model=model, n=n, r=r, fmt=fmt))
+    out = tmp_path / f"{model}.h5"
+    return out, run(cfg, out=out, progress=False)
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("model,observable", [("tls", r"|\delta\sigma|"),
+                                              ("electron", r"|\delta n|")])
+def test_prediction_draws_every_point_with_the_models_observable(tmp_path, model, observable):
+    """Regression: _prediction.png drew only point 0 and said |dsigma| for the electron glass."""
+    from analysis import figures
+    path, _ = _run(tmp_path, model)
+    fig = figures.prediction_figure(path, save=False)
+    ax = fig.axes[0]
+    texts = _legend_texts(ax)
+    assert {"$W = 1$", "$W = 10$", "$W = 100$"} <= set(texts)
+    assert observable in ax.get_ylabel()
+    assert all(_renders(t) for t in texts + [ax.get_xlabel(), ax.get_ylabel()])
+
+
+def test_rate_figure_labels_what_it_draws_one_entry_per_point(tmp_path):
+    """Regression: panel (b) drew C/lambda but its legend gave beta of another fit, and
+    listed every point twice (data and fit)."""
+    from analysis import figures
+    path, _ = _run(tmp_path)
+    fig = figures.rates_figure(path, save=False)
+    texts_b = _legend_texts(fig.axes[1])
+    assert len(texts_b) == 3 and all("C = " in t for t in texts_b)
+    assert not any(r"\beta" in t for t in texts_b)
+    assert fig.axes[1].get_legend().get_title().get_text() == r"lines: fitted $p(\lambda) = C/\lambda$"
+    # W = 1, 10, 100 shift lambda_min by decades: the window panel is in units of lambda_min
+    assert fig.axes[1].get_xlabel() == r"$\lambda/\lambda_{\min}$"
+
+
+def test_dos_of_disorder_sweep_is_drawn_against_e_over_w(tmp_path):
+    """Regression: W = 1, 10, 100 on one linear E/J axis left two curves unreadable."""
+    from analysis import figures
+    path, _ = _run(tmp_path)
+    ax = figures.dos_figure(path, save=False).axes[0]
+    assert ax.get_xlabel() == "$E/W$"
+    spans = [np.ptp(line.get_xdata()) for line in ax.get_lines() if len(line.get_xdata()) > 2]
+    assert max(spans) < 4 * min(spans)
+
+
+def test_one_realization_histograms_have_few_empty_bins(tmp_path):
+    from analysis import figures
+    path, _ = _run(tmp_path, n=60, r=1)
+    for fig in (figures.dos_figure(path, save=False), figures.rates_figure(path, save=False)):
+        for line in fig.axes[0].get_lines():
+            y = np.asarray(line.get_ydata())
+            if y.size < 3:
+                continue
+            filled = np.flatnonzero(y > 0)
+            inside = y[filled[0]:filled[-1] + 1]
+            assert np.mean(inside == 0) < 0.2
+
+
+@pytest.mark.parametrize("fmt,magic", [("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_output_format_writes_vector_figures(tmp_path, fmt, magic):
+    _, summary = _run(tmp_path, fmt=fmt)
+    assert summary.figures and all(p.suffix == f".{fmt}" for p in summary.figures)
+    for p in summary.figures:
+        assert p.read_bytes()[:len(magic)] == magic
+
+
+def test_output_format_is_checked():
+    from kmc.errors import ConfigError
+    from kmc.pipeline import config as config_module
+    with pytest.raises(ConfigError, match="output.format"):
+        config_module.loads(SWEEP_RUN.format(model="tls", n=40, r=1, fmt="jpeg"))

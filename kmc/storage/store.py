@@ -28,7 +28,7 @@ from kmc.storage.schema import (DERIVED_GROUPS, DOS_SUMMARY, POINTS, ROOT, SCHEM
 
 # keys that say how a run is executed, not what it computes: a rerun may change them
 _RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "realizations"),
-                 "output": ("path", "figures", "flush_seconds")}
+                 "output": ("path", "figures", "flush_seconds", "format")}
 
 
 def identity(config):
