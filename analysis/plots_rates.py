@@ -18,6 +18,8 @@ legend entry per point and one per kind of line (fits, cut-offs, continuum forms
 grey; labels and units in mathtext (``analysis.labels``). Curves with a single realization
 have no error bars (there is no spread to show).
 """
+import re
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -73,6 +75,12 @@ def _sci_axis(axis):
     fmt = ScalarFormatter(useMathText=True)
     fmt.set_powerlimits((-2, 3))
     axis.set_major_formatter(fmt)
+
+
+def _inverse(unit):
+    """1/unit in mathtext, with parentheses unless the unit is one symbol (\\Gamma_0)."""
+    single = re.fullmatch(r"\\?[A-Za-z]+(_[A-Za-z0-9]|_\{[^}]*\})?", unit)
+    return f"1/{unit}" if single else f"1/({unit})"
 
 
 def _unit(unit):
@@ -156,7 +164,7 @@ def _window_panel(ax, histograms, fits, cutoffs, labels, rate_unit, scaled):
         ax.set_ylabel(r"$\lambda_{\min}\,p(\lambda)$")
     else:
         ax.set_xlabel(r"$\lambda$" + _unit(rate_unit))
-        ax.set_ylabel(r"$p(\lambda)$" + (f" ($1/{rate_unit}$)" if rate_unit else ""))
+        ax.set_ylabel(r"$p(\lambda)$" + (f" (${_inverse(rate_unit)}$)" if rate_unit else ""))
         _sci_axis(ax.xaxis)
         _sci_axis(ax.yaxis)
     ax.set_title("(b)", loc="left")
