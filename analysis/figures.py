@@ -117,6 +117,7 @@ def dos_figure(path, out=None, save=True):
         energy = "E/J" if np.all(j == 1.0) else "E"
         ax.set_xlabel(f"${energy}$")
         ax.set_ylabel(rf"$g(E)$ (states per site per unit ${'J' if energy == 'E/J' else 'E'}$)")
+    ax.set_ylim(bottom=0.0)   # a gap's depth reads against zero
     ax.set_title(f"mean-field density of states\n{title}", fontsize="medium")
     if any(names):
         ax.legend(frameon=False, fontsize="small")

@@ -300,8 +300,10 @@ def relaxation_figure(series, label=None, time_unit=None, labels=None, model="tl
         for value in (1.0 / s.lambda_max, 1.0 / s.lambda_min):
             ax.axvline(value, color=color, lw=0.6, alpha=0.5)
     handles, _ = ax.get_legend_handles_labels()
-    handles += [kind_handle("--", r"$E_1$ form, Eq. 16"),
-                kind_handle(":", r"log form $-c[\gamma_E + \ln(\lambda_{\min}t)]$, Eq. 17"),
+    # the TLS paper's Eqs. 16-17; the electron glass has only the log form, Eq. 24
+    e1_eq, log_eq = (", Eq. 16", ", Eq. 17") if model == "tls" else ("", ", Eq. 24")
+    handles += [kind_handle("--", r"$E_1$ form" + e1_eq),
+                kind_handle(":", r"log form $-c[\gamma_E + \ln(\lambda_{\min}t)]$" + log_eq),
                 Line2D([], [], color=GREY, lw=0.6, label=r"$1/\lambda_{\max}$, $1/\lambda_{\min}$")]
     ax.set_xlabel("$t$" + _unit(time_unit))
     ax.set_ylabel(rf"${obs}(t)\,/\,{obs}(0)$")
