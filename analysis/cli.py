@@ -13,9 +13,10 @@ from kmc.pipeline import cli
 from .run import finish
 
 
-def after_run(path, config, figures):
+def after_run(path, config):
     """Summaries (over the ensemble the run asked for) and figures of a finished file."""
-    return finish(path, realizations=config.ensemble.realizations, figures=figures)
+    return finish(path, realizations=config.ensemble.realizations,
+                  figures=config.output.figures)
 
 
 def main(argv=None):

@@ -5,8 +5,6 @@
 run`` command does (rows, then point summaries, then figures), and ``finish`` is the
 analysis part alone, for a file whose rows are written.
 """
-from dataclasses import replace
-
 from kmc.pipeline import run as pipeline
 
 from .summary import summarise
@@ -32,21 +30,21 @@ def finish(path, *, realizations=None, figures=True):
     return tuple(figures_for_run(path))
 
 
-def run(config, *, out=None, workers=None, backend=None, progress=True, figures=None):
+def run(config, *, out=None, workers=None, backend=None, progress=True, figures=None,
+        resume=False):
     """Run (or resume) ``config`` and analyse the result (the ``kmc run`` command).
 
     Parameters
     ----------
     config : RunConfig
-    out, workers, backend, progress : as ``kmc.pipeline.run.run``
+    out, workers, backend, progress, resume : as ``kmc.pipeline.run.run``
     figures : bool or None; None = ``output.figures``
 
     Returns
     -------
     kmc.pipeline.run.RunSummary, with the figures written
     """
-    summary = pipeline.run(config, out=out, workers=workers, backend=backend,
-                           progress=progress)
-    made = finish(summary.path, realizations=config.ensemble.realizations,
-                  figures=config.output.figures if figures is None else figures)
-    return replace(summary, figures=made)
+    draw = config.output.figures if figures is None else figures
+    return pipeline.run(config, out=out, workers=workers, backend=backend, progress=progress,
+                        resume=resume, after_run=lambda path, cfg: finish(
+                            path, realizations=cfg.ensemble.realizations, figures=draw))

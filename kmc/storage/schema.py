@@ -24,7 +24,7 @@ from kmc.systems import ElectronSystem, TLSSystem
 
 ROOT = "glassrelax"
 POINTS = f"{ROOT}/points"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # observables of the time-domain experiment stored per realization (mean and stderr)
 DYNAMICS_CURVES = ("energy", "excess_energy", "excitations", "excess_excitations", "deviation")
