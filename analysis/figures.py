@@ -272,17 +272,30 @@ def dynamics_figure(path, save=True):
     return _save(fig, path, "dynamics") if save else fig
 
 
-def figures_for_run(path):
-    """Every figure a finished run makes; returns their paths."""
+def figures_for_run(path, fmt=None):
+    """Every figure a finished run makes; returns their paths.
+
+    fmt : "png", "pdf", "svg" or None
+        File format; None = the run's ``output.format``. Redraws an existing file in
+        another format, e.g. ``figures_for_run("results/x.h5", fmt="pdf")``.
+    """
+    if fmt not in (None, "png", "pdf", "svg"):
+        raise ValueError(f"fmt: expected one of 'png', 'pdf', 'svg', got {fmt!r}")
+    fmt = fmt or _format(path)
     res = kmc.load(path)
     config = res.points[0].config
-    made = [dos_figure(path)]
+    jobs = [("dos", dos_figure)]
     if config.linear.enabled:
-        made += [rates_figure(path), prediction_figure(path)]
+        jobs += [("rates", rates_figure), ("prediction", prediction_figure)]
         if config.linear.interactions:
-            made.append(interaction_error_figure(path))
+            jobs.append(("interaction_error", interaction_error_figure))
         if config.linear.distance_matrix and res.model == "electron":
-            made.append(distance_figure(path))
+            jobs.append(("distance_matrix", distance_figure))
     if config.dynamics.enabled:
-        made.append(dynamics_figure(path))
-    return [m for m in made if m is not None]
+        jobs.append(("dynamics", dynamics_figure))
+    made = []
+    for suffix, draw in jobs:
+        fig = draw(path, save=False)
+        if fig is not None:
+            made.append(_save(fig, path, suffix, fmt))
+    return made

@@ -203,3 +203,14 @@ def test_output_format_is_checked():
     from kmc.pipeline import config as config_module
     with pytest.raises(ConfigError, match="output.format"):
         config_module.loads(SWEEP_RUN.format(model="tls", n=40, r=1, fmt="jpeg"))
+
+
+def test_existing_file_redrawn_in_another_format(tmp_path):
+    from analysis.figures import figures_for_run
+    path, summary = _run(tmp_path)
+    assert all(p.suffix == ".png" for p in summary.figures)
+    redrawn = figures_for_run(path, fmt="svg")
+    assert [p.stem for p in redrawn] == [p.stem for p in summary.figures]
+    assert all(p.suffix == ".svg" and p.read_bytes()[:5] == b"<?xml" for p in redrawn)
+    with pytest.raises(ValueError, match="fmt"):
+        figures_for_run(path, fmt="jpeg")
