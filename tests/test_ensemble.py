@@ -142,8 +142,7 @@ def test_results_bitwise_equal_across_backends_and_worker_counts(tmp_path):
     for name, workers, backend in (("inprocess", 1, "local"), ("pool", 2, "local"),
                                    ("dask", 2, "dask")):
         paths[name] = tmp_path / f"{name}.h5"
-        run(cfg, out=paths[name], workers=workers, backend=backend, progress=False,
-            figures=False)
+        run(cfg, out=paths[name], workers=workers, backend=backend, progress=False)
     reference = _datasets(paths["inprocess"])
     assert "p0000/rates_interacting" in reference
     for name in ("pool", "dask"):

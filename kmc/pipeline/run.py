@@ -72,14 +72,14 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, resume=F
     """
     config = resolve(config, out=out, workers=workers, backend=backend)
     path = Path(config.output.path)
-    if resume and not path.is_file():
-        raise ResultFileError(f"{path}: no result file to resume (run without --resume to "
-                              f"start it)")
     config.check_files()  # refuse unreadable inputs and what cannot fit,
     memory.check(config)  # before anything is created
     created = store.check_target(path)
     try:
-        with store.locked(path):
+        with store.locked(path):  # first: another run writing it is the news to report
+            if resume and not path.is_file():
+                raise ResultFileError(f"{path}: no result file to resume (run without "
+                                      f"--resume to start it)")
             if overwrite:
                 store.remove_result(path)
             writer = store.ResultWriter(path, config)
