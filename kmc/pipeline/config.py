@@ -158,11 +158,13 @@ class EnsembleConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     path: str = _spec("results/run.h5", None, "result file")
-    figures: bool = _spec(True, None, "write PNG figures next to the result file")
+    figures: bool = _spec(True, None, "write figures next to the result file")
     dos_bins: int = _spec(120, _positive, "bins of the DOS histogram")
     dos_range: tuple = _spec((), None, "[lo, hi] of the DOS histogram; [] = automatic",
                             item="float")
     flush_seconds: float = _spec(10.0, _non_negative, "how often finished work is written")
+    format: str = _spec("png", _choice("png", "pdf", "svg"),
+                        "figure files: png (150 dpi, screen), pdf or svg (vector, print)")
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ log = logging.getLogger("kmc")
 
 # keys that say how a run is executed, not what it computes: a rerun may change them
 _RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "realizations"),
-                 "output": ("path", "figures", "flush_seconds")}
+                 "output": ("path", "figures", "flush_seconds", "format")}
 
 
 def identity(config):
