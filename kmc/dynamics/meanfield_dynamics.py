@@ -64,6 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.integrate
+import scipy.linalg
 import scipy.sparse
 
 from kmc.errors import ConfigError
@@ -190,11 +191,16 @@ class TLSMeanField:
 
     def jacobian(self, m):
         """(N, N) dense dF_i/dm_j, units of a J^3 (module docstring)."""
+        diag, rows = self.jacobian_factors(m)
+        jac = rows[:, None] * self.couplings
+        jac[np.diag_indices_from(jac)] += diag
+        return jac
+
+    def jacobian_factors(self, m):
+        """(diag, rows), both (N,): the Jacobian is diag(diag) + diag(rows) J."""
         m = np.asarray(m, dtype=float)
         h, e, lam = self._parts(m)
-        jac = self._coupling_rows(m, h, e)[:, None] * self.couplings
-        jac[np.diag_indices_from(jac)] -= lam
-        return jac
+        return -lam, self._coupling_rows(m, h, e)
 
     def bias_response(self, m):
         """(N, N) dF_i/dDelta_j = -4 r_i delta_ij: a bias moves its own field only.
@@ -387,7 +393,7 @@ class Trajectory:
 
 
 def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="analytic",
-              pulse_model=None, waiting_time=0.0):
+              pulse_model=None, waiting_time=0.0, row_drop=1e-3):
     """Integrate the mean-field rate equation of ``model`` and sample it on ``times``.
 
     Parameters
@@ -408,6 +414,10 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
     pulse_model, waiting_time
         Pulse protocol: integrate ``pulse_model`` (the same system with the extra bias)
         for ``waiting_time`` from x0 first; its end state starts the sampled segment.
+    row_drop : float, >= 0
+        BDF only: Newton matrices keep only the rows of I - c J whose off-diagonal l1 norm
+        exceeds row_drop times the diagonal (``_row_sparse_newton``); 0 is the dense LU
+        of the whole matrix (the reference).
 
     Returns
     -------
@@ -426,11 +436,11 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
     ok, message = True, "finished"
     if pulse_model is not None and waiting_time > 0:
         ok, message, end = _run(pulse_model, x, float(waiting_time), None, None, rtol, atol,
-                                method, jacobian, totals)
+                                method, jacobian, totals, row_drop)
         x = end
     if ok:
         ok, message, _ = _run(model, x, float(times[-1]), times, states, rtol, atol, method,
-                              jacobian, totals)
+                              jacobian, totals, row_drop)
     obs = np.full((times.size, 2), np.nan)
     if ok:
         obs = np.array([model.observables(s) for s in states])
@@ -438,7 +448,97 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
                       **totals)
 
 
-def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals):
+def _row_sparse_newton(solver, row_drop):
+    """Replace BDF's dense LU of I - c J by the LU of its strongly coupled rows only.
+
+    Row i of I - c J is kept if its off-diagonal l1 norm exceeds ``row_drop`` times its
+    diagonal; the other rows are replaced by their diagonal. With K the kept rows, the
+    solve is x_i = b_i / A_ii off K, then A_KK x_K = b_K - A_K,notK x_notK (one k x k LU,
+    k = |K|; "not K" means the columns outside K). Most sites are either slow at the current step (c r_i ||J_i|| << 1) or fast
+    and in local equilibrium (r_i ~ e^(-E/T) small next to lambda_i), so k << N.
+    This changes only the matrix of the Newton iteration (a modified Newton method, whose
+    contraction factor is of order row_drop): the converged step solves the same
+    implicit equations with the exact right-hand side, to the same Newton tolerance.
+    """
+    def lu(a):
+        solver.nlu += 1
+        if isinstance(a, _StructuredJacobian):
+            d, active, block, coupling = a.newton_blocks(row_drop)
+        else:
+            d = np.diag(a).copy()
+            off = np.abs(a).sum(axis=1) - np.abs(d)
+            active = np.flatnonzero(off > row_drop * np.abs(d))
+            coupling = a[active]
+            block = coupling[:, active]
+            coupling[:, active] = 0.0
+        if active.size == 0:
+            return d, active, None, None
+        factor = scipy.linalg.lu_factor(block, overwrite_a=True, check_finite=False)
+        return d, active, factor, coupling
+
+    def solve_lu(factors, b):
+        d, active, factor, coupling = factors
+        x = b / d
+        if factor is not None:
+            x[active] = scipy.linalg.lu_solve(factor, b[active] - coupling @ x,
+                                              check_finite=False)
+        return x
+
+    solver.lu, solver.solve_lu = lu, solve_lu
+
+
+class _StructuredJacobian:
+    """Lazy diag(diag) + diag(rows) J and the Newton matrix I - c (that), for scipy's BDF.
+
+    BDF forms ``self.I - c * J`` before each LU; with this object (numpy defers to it
+    through ``__array_ufunc__ = None``) that costs O(N) instead of O(N^2), and the
+    row-sparse LU below reads the structure directly.
+    """
+
+    __array_ufunc__ = None
+
+    def __init__(self, diag, rows, couplings, row_norms, scale=1.0, shifted=False):
+        self.diag, self.rows, self.couplings, self.row_norms = diag, rows, couplings, row_norms
+        self.scale, self.shifted = scale, shifted
+        self.shape = (diag.size, diag.size)
+
+    def __rmul__(self, c):
+        return _StructuredJacobian(self.diag, self.rows, self.couplings, self.row_norms,
+                                   self.scale * float(c), self.shifted)
+
+    __mul__ = __rmul__
+
+    def __rsub__(self, identity):
+        return _StructuredJacobian(self.diag, self.rows, self.couplings, self.row_norms,
+                                   self.scale, True)
+
+    def newton_blocks(self, row_drop):
+        """(d, K, A_KK, A_K with its K columns zeroed) of A = I - c J (``_row_sparse_newton``)."""
+        c = self.scale
+        d = 1.0 - c * self.diag
+        keep = c * np.abs(self.rows) * self.row_norms > row_drop * np.abs(d)
+        active, rest = np.flatnonzero(keep), np.flatnonzero(~keep)
+        coupling = (-c * self.rows[active])[:, None] * self.couplings[active]
+        block = coupling[:, active]
+        block[np.diag_indices_from(block)] += d[active]
+        coupling[:, active] = 0.0
+        return d, active, block, coupling
+
+
+def _structured_jacobian(solver, model):
+    """Give a BDF solver the lazy Jacobian of a model with ``jacobian_factors``."""
+    norms = np.abs(model.couplings).sum(axis=1)
+
+    def jac(t, y):
+        solver.njev += 1
+        return _StructuredJacobian(*model.jacobian_factors(y), model.couplings, norms)
+
+    solver.jac = jac
+    solver.J = _StructuredJacobian(*model.jacobian_factors(solver.y), model.couplings, norms)
+    solver.LU = None
+
+
+def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals, row_drop=0.0):
     """Step one implicit solver from 0 to t_end, filling out[k] = x(grid[k]).
 
     The solver is stepped by hand (rather than through solve_ivp) so that the accepted
@@ -449,6 +549,10 @@ def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals):
     jac = (lambda t, y: model.jacobian(y)) if jacobian == "analytic" else None
     solver = solver_cls(lambda t, y: model.rhs(y), 0.0, x0, t_end, rtol=rtol, atol=atol,
                         jac=jac)
+    if method == "BDF" and row_drop > 0:
+        _row_sparse_newton(solver, row_drop)
+        if jacobian == "analytic" and hasattr(model, "jacobian_factors"):
+            _structured_jacobian(solver, model)
     total = float(np.sum(x0))
     k, steps, message = 0, 0, "finished"
     while solver.status == "running":
