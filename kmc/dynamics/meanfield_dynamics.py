@@ -175,19 +175,21 @@ class TLSMeanField:
         # [h > 0] - [h < 0] resolved over |h| < switch_width (module docstring)
         return -lam * m - self.prefactors * e * self._switch(h)
 
+    def _switch_width(self):
+        return self.delta0 if self.readout == "quantum" else self.switch_width
+
     def _switch(self, h):
-        if self.readout == "quantum":
-            return h / np.hypot(h, self.delta0)
-        return np.clip(h / self.switch_width, -1.0, 1.0)
+        # sgn(h) rounded off over the width w: h / sqrt(h^2 + w^2), smooth (module docstring)
+        return h / np.hypot(h, self._switch_width())
 
     def _coupling_rows(self, m, h, e):
         """r_i = -1/4 dF_i/dh_i: the Jacobian is -diag(lambda) + diag(r) J."""
         dlam = self.prefactors * _coth_derivative(e / (2.0 * self.temperature))
-        if self.readout == "quantum":
-            # F = -lambda(|E|) m - p h
-            return 0.25 * ((h / e) * dlam * m + self.prefactors)
-        band = (np.abs(h) < self.switch_width) * self.prefactors * e / self.switch_width
-        return 0.25 * ((h / e) * (dlam * m + self.prefactors * self._switch(h)) + band)
+        w = self._switch_width()
+        hw = np.hypot(h, w)
+        slope = w * w / hw**3                  # d/dh of h / sqrt(h^2 + w^2)
+        return 0.25 * ((h / e) * (dlam * m + self.prefactors * h / hw)
+                       + self.prefactors * e * slope)
 
     def jacobian(self, m):
         """(N, N) dense dF_i/dm_j, units of a J^3 (module docstring)."""
