@@ -2,8 +2,8 @@
 
 Equilibrium pair currents
 -------------------------
-With mean-field energies E_i and chemical potential mu, n0_i = f(E_i) (``model.fermi``,
-evaluated by ``fermi_occupations`` to full relative precision in the tails) and
+With mean-field energies E_i and chemical potential mu, n0_i = f(E_i) and 1 - n0_i
+(``model.fermi`` and ``model.fermi_holes``, each to full relative precision in its tail) and
 the equilibrium current from i to j is (Eq. 21)
 
     gamma0_ij = n0_i (1 - n0_j) Gamma0 e^(-r_ij/xi) [n_B(|E_j - E_i|) + Theta(E_i - E_j)].
@@ -45,9 +45,9 @@ import math
 
 import numpy as np
 import scipy.linalg
-import scipy.special
 
 from kmc import model
+from kmc.errors import ConfigError
 from kmc.solvers.linear.spectrum import split_spectrum
 
 # Relative asymmetry |g_ij - g_ji| / max(g_ij, g_ji) tolerated in gamma0 (detailed balance
@@ -56,20 +56,18 @@ SYMMETRY_RTOL = 1e-8
 
 
 def fermi_occupations(energies, mu, temperature):
-    """(n0, 1 - n0) of the Fermi function, each to full relative precision.
+    """(n0, 1 - n0) of the Fermi function f(E) = 1 / (e^((E - mu)/T) + 1).
 
-    The same function as ``model.fermi`` (1 / (e^((E - mu)/T) + 1)), evaluated as
-    expit(-(E - mu)/T) and expit((E - mu)/T): ``model.fermi`` computes 0.5 (1 - tanh), which
-    loses relative precision in the small tail (e^-x relative error eps e^x, exactly 0
-    beyond E - mu ~ 38 T). The linearization divides by n0 (1 - n0), so it needs the tails
-    to relative precision; the mean-field solver only needs them to absolute precision.
+    ``model.fermi`` and ``model.fermi_holes``: the one Fermi function of the package
+    (``model.fermi_factor``), each value to full relative precision. The linearization
+    divides by n0 (1 - n0), so it needs both tails to relative precision; computing
+    1 - n0 by subtraction would lose it.
 
     Returns
     -------
     n0, holes : (N,) float
     """
-    x = (np.asarray(energies, dtype=float) - mu) / temperature
-    return scipy.special.expit(-x), scipy.special.expit(x)
+    return model.fermi(energies, mu, temperature), model.fermi_holes(energies, mu, temperature)
 
 
 def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1.0):
@@ -108,8 +106,7 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
     np.fill_diagonal(g, 0.0)
     if not np.all(np.isfinite(g)):
         i, j = np.argwhere(~np.isfinite(g))[0]
-        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
-                         "Miller-Abrahams current diverges")
+        raise _equal_energies(i, j)
     gt = g.T
     asym = np.abs(g - gt)
     if np.any(asym > SYMMETRY_RTOL * np.maximum(g, gt)):
@@ -117,6 +114,15 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
         raise ValueError(f"gamma0: detailed balance violated, relative asymmetry {worst:.3g} "
                          f"> {SYMMETRY_RTOL}")
     return 0.5 * (g + gt)
+
+
+def _equal_energies(i, j):
+    """One-line error (a ConfigError, so it crosses worker processes and the command line
+    prints it as one line): the linearization is undefined, not a numerical accident."""
+    return ConfigError("linear", f"sites {i} and {j} have equal mean-field energies, where "
+                                 "the equilibrium Miller-Abrahams current (Eq. 21) diverges; "
+                                 "the linearized rates need distinct energies "
+                                 "(disorder.W > 0)")
 
 
 def _occupation_weights(energies, mu, temperature):
@@ -243,8 +249,7 @@ def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0)
     off = ~np.eye(x.size, dtype=bool)
     if np.any(dx[off] == 0.0):
         i, j = np.argwhere((dx == 0.0) & off)[0]
-        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
-                         "Miller-Abrahams current diverges")
+        raise _equal_energies(i, j)
     # ln(2 sinh(y)) = y + ln(1 - e^(-2y)); ln cosh(y) = |y| + ln(1 + e^(-2|y|)) - ln 2
     with np.errstate(divide="ignore"):
         log_s = -np.asarray(system.distances, dtype=float) / xi - dx - np.log1p(-np.exp(-2.0 * dx))
@@ -265,7 +270,10 @@ def _symmetric_conserving_spectrum(sym, null, vectors):
     else:
         ev = scipy.linalg.eigvalsh(sym, check_finite=False, driver="evd")
     scale = float(np.max(np.abs(ev)))
-    residual = float(np.linalg.norm(residual_vec) / (scale * np.linalg.norm(null)))
+    # every rate underflows to 0 (T far below the level spacing): S = 0 and its null
+    # vector is exact, rather than 0/0
+    denominator = scale * np.linalg.norm(null)
+    residual = float(np.linalg.norm(residual_vec) / denominator) if denominator > 0 else 0.0
     overlap = None
     if vectors:
         v0 = vec[:, int(np.argmin(np.abs(ev)))]
