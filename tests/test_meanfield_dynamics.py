@@ -298,3 +298,50 @@ def test_row_sparse_newton_matches_dense_lu(readout):
     assert np.max(np.abs(fast.states - dense.states)) < 1e-6
     assert np.max(np.abs(numerical.states - dense.states)) < 1e-6
     assert np.max(np.abs(fast.states[-1] - m0)) > 0.5      # it did relax
+
+
+def test_simulate_meanfield_equals_master_equation_without_coupling():
+    """method = "meanfield" through kmc.dynamics.simulate: with J = 0 the mean-field
+    dynamics is exact, so from one configuration it reproduces method = "exact" (the
+    master equation with the KMC's rates) in every curve, to the integrator tolerance
+    (rtol = 1e-9: 1e-6 abs) -- including the pulse protocol's drive."""
+    from kmc.dynamics import DynamicsParams, simulate
+    n = 6
+    rng = np.random.default_rng(16)
+    system = TLSSystem.from_arrays(rng.normal(0, 1, n), np.exp(rng.uniform(-3, 0, n)),
+                                   np.zeros((n, n)))
+    state = rng.choice([-0.5, 0.5], n)
+    common = dict(temperature=0.3, protocol="state", initial_state=state, t_min=1e-1,
+                  t_max=1e5, n_times=12, meanfield_rtol=1e-9, meanfield_atol=1e-12)
+    exact = simulate(system, DynamicsParams(method="exact", **common))
+    mf = simulate(system, DynamicsParams(method="meanfield", **common))
+    assert mf.method == "meanfield" and mf.counters["steps"] > 0
+    np.testing.assert_allclose(mf.occupation.mean, exact.occupation.mean, atol=1e-6)
+    np.testing.assert_allclose(mf.energy.mean, exact.energy.mean, atol=1e-6)
+    assert mf.stationary.source == "meanfield_stationary"
+    np.testing.assert_allclose(mf.stationary.occupation, exact.stationary.occupation,
+                               atol=1e-10)
+
+
+def test_simulate_meanfield_electron_pulse_conserves_particles():
+    """The electron pulse protocol runs end to end on the KMC's hop pairs and keeps M."""
+    from kmc.dynamics import DynamicsParams, simulate
+    system = ElectronSystem.random(np.random.default_rng(17), 30, W=1.0)
+    params = DynamicsParams(temperature=0.3, method="meanfield", protocol="pulse",
+                            pulse_strength=0.2, waiting_time=10.0, replicas=4,
+                            mc_preparation_sweeps=50, xi=0.3, resonance_width=1e-3)
+    res = simulate(system, params)
+    assert res.method == "meanfield"
+    np.testing.assert_allclose(res.occupation.mean.sum(axis=1), system.n_electrons,
+                               atol=1e-9)
+    assert res.stationary.source == "meanfield_stationary"
+
+
+def test_params_refuse_bad_meanfield_keys():
+    from kmc.dynamics import DynamicsParams
+    with pytest.raises(ConfigError, match="dynamics.hop_energy"):
+        DynamicsParams(temperature=0.1, hop_energy="x")
+    with pytest.raises(ConfigError, match="dynamics.resonance_width"):
+        DynamicsParams(temperature=0.1, resonance_width=-1.0)
+    with pytest.raises(ConfigError, match="dynamics.meanfield_rtol"):
+        DynamicsParams(temperature=0.1, meanfield_rtol=0.0)

@@ -67,13 +67,13 @@ import scipy.integrate
 import scipy.linalg
 import scipy.sparse
 
+from kmc.dynamics.params import HOP_ENERGIES
 from kmc.errors import ConfigError
 from kmc.model import (electron_energy, electron_site_energies, tls_energy,
                        tls_local_fields)
 
 METHODS = ("BDF", "Radau")
 READOUTS = ("classical", "quantum")
-HOP_ENERGIES = ("pair", "kmc", "mean_field")
 
 
 def _bose_times_energy(e, temperature):
