@@ -3,61 +3,75 @@
 The kinetic Monte Carlo follows single configurations; averaging its master equation over a
 product distribution (each site independent, with mean <2 S_i> or <n_i>) and closing it with
 the mean fields gives the nonlinear rate equations integrated here (PHYSICS.md section 4;
-docs/meanfield-dynamics.md). They keep the nonlinearity of a large deviation (a quench) and
-drop the correlations, so beside the KMC (exact) and the linear prediction (also linear)
-they locate where mean field fails. The rates are the KMC's, from the same static prefactor
-array (and, for the electron glass, the same hop-pair list).
+docs/meanfield-dynamics.md has the derivations, tolerances and validation numbers). They
+keep the nonlinearity of a large deviation (a quench) and drop the correlations, so beside
+the KMC (exact) and the linear prediction (also linear) they locate where mean field fails.
+The rates are the KMC's, from the same static prefactor array (and, for the electron
+glass, the same hop-pair list, passed in).
 
 TLS glass, well polarization m_i = <2 S_i> = P(S_i = +1/2) - P(S_i = -1/2) (the KMC's
-``occupation``). The KMC flips S_i at prefactor_i g(2 S_i h_i) with
+``occupation``). The KMC flips S_i at p_i g(2 S_i h_i) with p_i = a Delta0_i^2 and
 g(x) = |E| (n_B(|E|) + [x > 0]), |E| = sqrt(x^2 + Delta0_i^2) (kmc.dynamics.tls_engine);
-its expectation over a product state, at the mean field h_i = Delta_i - 1/2 sum_j J_ij <S_j>::
+its expectation over a product state, at the mean field h_i = Delta_i - 1/4 sum_j J_ij m_j::
 
     dm_i/dt = (1 - m_i) p_i g(-h_i) - (1 + m_i) p_i g(h_i)
-            = -lambda_i m_i - p_i |E_i| sgn(h_i)                       (Eq. 11, h_i != 0)
-    lambda_i = p_i |E_i| coth(|E_i| / 2T),  h_i = Delta_i - 1/4 sum_j J_ij m_j,  p_i = a Delta0_i^2
+            = -lambda_i m_i - p_i |E_i| sgn(h_i)                       (Eq. 11)
+    lambda_i = p_i |E_i| coth(|E_i| / 2T)                              (Eq. 12)
 
 In the pseudospin sigma_i = sgn(h_i) m_i (upper minus lower level) this is the paper's Eq. 11,
 the equation kmc.solvers.linear.tls linearizes; its Jacobian at the fixed point is
 diag(s) B diag(s) with B = ``tls_rate_matrix`` (s = sgn h): the same matrix in the well
-variables. Analytic Jacobian (any m, h_i != 0)::
+variables. sgn(h) jumps where a field crosses zero; a trajectory can slide along such a
+surface (Filippov), which stalls an integrator, so sgn(h) is replaced by the smooth
+h / sqrt(h^2 + w^2) with w = ``switch_width`` (default 1e-9 J: it changes the rates only
+where |h| < ~1e-7 J). ``readout="quantum"`` takes w = Delta0_i instead: F = -lambda m - p h,
+the well polarization of the TLS eigenstates ((h/E) sigma), smoother and faster to
+integrate but O(Delta0^2 / h^2) away from the KMC's rates and from B. Analytic Jacobian::
 
     dF_i/dm_j = -lambda_i delta_ij + r_i J_ij,
-    r_i = (h_i / 4|E_i|) (lambda'(|E_i|) m_i + p_i sgn(h_i)),
-    lambda'(E) = p [coth(E/2T) - (E/2T) / sinh^2(E/2T)]
-
-The right-hand side jumps where a field crosses zero (by 2 p_i |E_i|, the classical-well
-read-out of the KMC's rates); the integrator steps through such points with its error
-control (a crossing costs a few rejected steps, which show up as extra right-hand-side
-evaluations).
+    r_i = 1/4 [(h_i/|E_i|) (lambda'(|E_i|) m_i + p_i S(h_i)) + p_i |E_i| S'(h_i)],
+    lambda'(E) = p [coth(E/2T) - (E/2T) / sinh^2(E/2T)],   S(h) = h / sqrt(h^2 + w^2)
 
 Electron glass, occupations n_i in [0, 1], E_i = eps_i + sum_j C_ij (n_j - K). For each
 unordered hop pair p = (a, b) of the KMC's list, with D = E_b - E_a::
 
     F_p = w_ab n_a (1 - n_b) - w_ba n_b (1 - n_a)       (net current a -> b)
-    w_ab = prefactor_p g(D - c_p),  w_ba = prefactor_p g(-D - c_p),
+    w_ab = prefactor_p g(x_ab),  w_ba = prefactor_p g(x_ba),
     g(x) = n_B(|x|) + Theta(-x)                          (Miller-Abrahams, Eq. 21)
     dn_a/dt -= F_p,  dn_b/dt += F_p
 
-with c_p = C_ab, the electron-hole attraction of the KMC's hop energy dH = E_j - E_i - C_ij
-(``electron_hole=True``, default). With ``electron_hole=False`` (c_p = 0) this is
-Amir, Oreg and Imry's mean-field model: its fixed point is the Eq. 20 solution
-(n_i = f(E_i)) by detailed balance of each pair, and its Jacobian there is the
-``interaction_term="jacobian"`` matrix of kmc.solvers.linear.electron over the same pairs.
-With the electron-hole term the two directions of a pair have dH_ab + dH_ba = -2 c_p != 0,
-so the Eq. 20 state is not stationary; the dynamics' own stationary state (found by
-``stationary_state``) replaces it. Jacobian: with u_p = dF_p/dD,
+with the hop energies x set by ``hop_energy``:
+- "pair" (default): x_ab = D - C_ab (n_a - n_b) = -x_ba. The KMC's dH = E_b - E_a - C_ab
+  (with the electron-hole attraction) evaluated with the hopping pair's own occupations
+  exact (a occupied, b empty) and the other sites at their means; equal to the KMC's at
+  integer occupations. Each pair obeys detailed balance, but the pair-dependent term
+  leaves no common potential, so the stationary state is not the Eq. 20 one (see
+  ``stationary_state``).
+- "kmc": x_ab = D - C_ab, x_ba = -D - C_ab literally. Moving charge through a pair moves
+  x_ab through 0, so trajectories hit the 1/x resonance of g (below) head-on.
+- "mean_field": x_ab = D = -x_ba, Amir, Oreg and Imry's model: its fixed point is the Eq. 20
+  solution n_i = f(E_i), and its Jacobian there is the ``interaction_term="jacobian"``
+  matrix of kmc.solvers.linear.electron over the same pairs.
 
-    J = S + L C,   S = the P direct terms dF_p/dn_a, dF_p/dn_b (sparse),
+g diverges as T/|x| at x = 0. The KMC never lands exactly there, but continuous mean
+occupations cross x = 0; the trajectory then has a cusp the integrator cannot step through
+("step size too small"). ``resonance_width`` = w > 0 rounds g off, keeping detailed balance
+exactly: g_w(x) = e^(-x/2T) / (2 sinh(sqrt(x^2 + w^2)/2T)) (``_ma_factor``), a relative
+change O(w^2/x^2) for w << |x| <~ T. Jacobian, with u_p = dF_p/dD::
+
+    J = S + L C,   S = the direct terms dF_p/dn_a, dF_p/dn_b (sparse, 4P entries),
     L = sum_p u_p (e_b - e_a)(e_b - e_a)^T (a weighted graph Laplacian, sparse)
 
-Its columns sum to zero (particle number), which BDF's Newton steps inherit, so
-sum_i n_i is conserved to rounding.
+Its columns sum to zero (particle number); the integrator also projects each step back
+onto sum_i n_i = M, which rounding in BDF's Newton solves would otherwise let drift.
 
-Integration: scipy.integrate.solve_ivp, implicit (BDF by default, or Radau), with the
-analytic Jacobian, from t = 0 to the last grid time; the outputs are read from the
-integrator's dense output at the log-spaced grid times. Tolerances: rtol (default 1e-6)
-and atol (default 1e-9 per site, the occupations being O(1)).
+Integration: scipy's BDF (default) or Radau stepped by hand with the analytic Jacobian,
+from t = 0 to the last grid time, outputs from each step's dense output at the grid times.
+BDF's Newton matrices I - c J are factorized on their strongly coupled rows only
+(``_row_sparse_newton``; the converged steps are unchanged, a test holds them to the
+dense LU) and the TLS Jacobian is passed as diag + diag(r) J without forming it
+(``_StructuredJacobian``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
+site, the occupations being O(1)).
 """
 import math
 from dataclasses import dataclass
@@ -130,6 +144,11 @@ class TLSMeanField:
         Static prefactors a Delta0_i^2, the KMC engine's array (kmc.dynamics.run.rate_setup).
     bias : (N,) float or None
         Delta_i replacing the system's (a pulse), units of J.
+    switch_width : float, > 0, units of J
+        Width w of the smooth sgn(h) ~ h / sqrt(h^2 + w^2) of the classical read-out.
+    readout : "classical" or "quantum"
+        The KMC's well rates (default), or the eigenstate read-out (w = Delta0_i); see
+        the module docstring.
     """
 
     model = "tls"
