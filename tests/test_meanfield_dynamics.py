@@ -106,7 +106,7 @@ def test_tls_jacobian_at_fixed_point_is_rate_matrix():
 @pytest.mark.parametrize("readout", ["classical", "quantum"])
 def test_independent_tls_follow_exact_solution(readout):
     """J = 0: every TLS relaxes alone, p_upper(t) = f + (p0 - f) e^(-lambda t),
-    f = 1/(e^(|E|/T) + 1) (PHYSICS.md section 5), over 14 decades with Delta0 on
+    f = 1/(e^(|E|/T) + 1) (docs/model.md section 5), over 14 decades with Delta0 on
     [1e-7, 1e-1]. With rtol = 1e-10 the error must stay below 1e-8 (100 x rtol)."""
     n, temperature = 40, 0.1
     rng = np.random.default_rng(7)

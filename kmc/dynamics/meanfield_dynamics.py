@@ -2,7 +2,7 @@
 
 The kinetic Monte Carlo follows single configurations; averaging its master equation over a
 product distribution (each site independent, with mean <2 S_i> or <n_i>) and closing it with
-the mean fields gives the nonlinear rate equations integrated here (PHYSICS.md section 4;
+the mean fields gives the nonlinear rate equations integrated here (docs/model.md section 4;
 docs/meanfield-dynamics.md has the derivations, tolerances and validation numbers). They
 keep the nonlinearity of a large deviation (a quench) and drop the correlations, so beside
 the KMC (exact) and the linear prediction (also linear) they locate where mean field fails.

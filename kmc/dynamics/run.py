@@ -302,7 +302,7 @@ def mean_field_model(system, params, prefactors, pairs, bias=None):
 
 def _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
                         prep_rng):
-    """One deterministic trajectory of the mean-field rate equations (PHYSICS.md section 4).
+    """One deterministic trajectory of the mean-field rate equations (docs/model.md section 4).
 
     Start: the given state, or the replica mean of the same prepared states the KMC
     starts from (same PREPARATION draws, so the same states): the product state closest
