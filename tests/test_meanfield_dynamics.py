@@ -5,7 +5,6 @@ Tolerances are stated where they are used: finite-difference Jacobians to the tr
 and rounding error of a central difference; integrations to a multiple of the integrator
 tolerance the test asks for.
 """
-import math
 
 import numpy as np
 import pytest

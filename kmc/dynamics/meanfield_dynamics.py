@@ -73,7 +73,6 @@ dense LU) and the TLS Jacobian is passed as diag + diag(r) J without forming it
 (``_StructuredJacobian``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
 site, the occupations being O(1)).
 """
-import math
 from dataclasses import dataclass
 
 import numpy as np
