@@ -341,20 +341,29 @@ def reference_response(matrix, drive_x, weights, times, waiting_time):
 
 
 def exact_independent_tls_pulse(system, fields, temperature, pattern, strength, times,
-                                waiting_time, a=1.0):
+                                waiting_time, a=1.0, initial=None):
     """Exact pulse response of independent TLSs (J = 0), to all orders in F.
 
     Each TLS is a two-level system in its wells with the rates of Eq. 10 at
-    |E| = sqrt(h^2 + Delta0^2); x^eq(h) = -sgn(h) tanh(|E|/2T). Starting from x^eq(h),
-    relaxing for t_w towards x^eq(h + F g) at rate lambda(h + F g), then back at lambda(h):
+    |E| = sqrt(h^2 + Delta0^2); x^eq(h) = -sgn(h) tanh(|E|/2T). From x_i(-t_w) = c_i the
+    perturbed TLS relaxes for t_w towards x^eq(h + F g) at rate lambda(h + F g), the twin
+    towards x^eq(h) at lambda(h); both then relax at lambda(h), so
 
-        P(t) = sum_i g_i e^(-lambda_i(h) t) (1 - e^(-lambda_i(h + F g) t_w))
-                         (x^eq_i(h + F g) - x^eq_i(h)).
+        P(t) = sum_i g_i e^(-lambda_i t) [x^eq_i' + (c_i - x^eq_i') e^(-lambda_i' t_w)
+                                          - x^eq_i - (c_i - x^eq_i) e^(-lambda_i t_w)]
+
+    (primes at h + F g). From equilibrium (c = x^eq, ``initial`` None) this is
+    sum_i g_i e^(-lambda_i t) (1 - e^(-lambda_i' t_w)) (x^eq_i' - x^eq_i). From any other
+    start the change of the rate adds a first-order term (c - x^eq)(e^(-lambda' t_w) -
+    e^(-lambda t_w)) that the linearization around a stationary state does not have: the
+    reason the prepared state must be aged until its drift is negligible.
 
     Parameters
     ----------
     system : TLSSystem (its couplings are ignored); fields : (N,) h_i (units of J)
     temperature, strength (F), waiting_time, a : float; pattern : (N,) g; times : (T,)
+    initial : (N,) float or None -- c_i = 2 S_i of the common start at -t_w, or None for
+        equilibrium
 
     Returns
     -------
@@ -372,7 +381,12 @@ def exact_independent_tls_pulse(system, fields, temperature, pattern, strength, 
         e = np.hypot(f, system.delta0)
         return a * system.delta0**2 * e / np.tanh(e / (2.0 * temperature))
 
-    jump = (x_eq(hp) - x_eq(h)) * -np.expm1(-rate(hp) * waiting_time)
+    if initial is None:
+        jump = (x_eq(hp) - x_eq(h)) * -np.expm1(-rate(hp) * waiting_time)
+    else:
+        c = np.asarray(initial, dtype=float)
+        jump = (x_eq(hp) + (c - x_eq(hp)) * np.exp(-rate(hp) * waiting_time)
+                - x_eq(h) - (c - x_eq(h)) * np.exp(-rate(h) * waiting_time))
     return np.exp(-np.outer(np.asarray(times, dtype=float), rate(h))) @ (g * jump)
 
 
