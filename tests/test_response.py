@@ -194,7 +194,8 @@ def test_electron_pair_set_consistency():
 def test_hop_cutoff_check():
     """The issue's case (xi = 0.2, cut-off 1.5, t_max = 1e4: dropped rates 5.5e-4) is
     refused with one line naming dynamics.hop_cutoff; the default (xi = 0.1, cut-off 2)
-    is accepted at t_max = 1e4 and refused at t_max = 1e12, where 2 r_nn is too short."""
+    is accepted at t_max = 1e4 and refused at t_max = 1e12, where 2 r_nn is too short; the
+    cut-off the message suggests is accepted, 0.01 less is not."""
     system = ElectronSystem.random(np.random.default_rng(11), 100)
     d = system.distances
     largest, site = lin_el.dropped_pair_rates(d, 1.5, 0.2)
@@ -204,6 +205,10 @@ def test_hop_cutoff_check():
     with pytest.raises(ConfigError) as err:
         lin_el.check_hop_cutoff(d, 1.5, 0.2, 1e4)
     assert str(err.value).startswith("dynamics.hop_cutoff:") and "\n" not in str(err.value)
+    suggested = float(str(err.value).split(">= ")[1].split()[0])
+    assert lin_el.check_hop_cutoff(d, suggested, 0.2, 1e4) <= lin_el.HOP_CUTOFF_MARGIN
+    with pytest.raises(ConfigError):   # the suggestion is the smallest accepted distance
+        lin_el.check_hop_cutoff(d, suggested - 0.01, 0.2, 1e4)
     expected = lin_el.check_hop_cutoff(d, 2.0, 0.1, 1e4)
     assert 0 < expected <= lin_el.HOP_CUTOFF_MARGIN
     with pytest.raises(ConfigError, match="dynamics.hop_cutoff"):

@@ -450,10 +450,18 @@ def check_hop_cutoff(distances, cutoff, xi, t_max, gamma0=1.0, margin=HOP_CUTOFF
     _, site = dropped_pair_rates(distances, cutoff, xi, gamma0)
     expected = site * t_max
     if expected > margin:
-        # a single pair at distance r has rate Gamma0 e^(-r/xi): the margin needs at least
-        needed = xi * math.log(gamma0 * t_max / margin)
         raise ConfigError(key, f"the pairs beyond {cutoff:g} carry a dropped rate of "
                                f"{site:.3g} per site, {expected:.3g} hops per site by t_max = "
                                f"{t_max:g} (accepted <= {margin:g}); use hop_cutoff >= "
-                               f"{needed:.3g} or a shorter t_max")
+                               f"{math.ceil(1e3 * _needed_cutoff(distances, xi, gamma0, margin / t_max)) / 1e3:g} "
+                               "or a shorter t_max")
     return expected
+
+
+def _needed_cutoff(distances, xi, gamma0, threshold):
+    """Smallest cut-off (one of the distances) whose dropped rate per site is <= threshold."""
+    r = np.sort(np.asarray(distances, dtype=float), axis=1)[:, 1:]   # drop the self-distance
+    rates = gamma0 * np.exp(-r / xi)
+    tail = np.cumsum(rates[:, ::-1], axis=1)[:, ::-1]   # tail[i, k]: dropped if cut below r[i, k]
+    need = np.where(tail > threshold, r, 0.0)
+    return float(need.max())
