@@ -23,6 +23,19 @@ import numba
 import numpy as np
 import scipy.special
 
+from kmc.errors import ConfigError
+
+
+def check_temperature(key, value):
+    """The one check of a temperature argument: finite and > 0 (ConfigError naming ``key``).
+
+    Signature (key, value) so that kmc.pipeline.config can use it as a field check.
+    """
+    if not value > 0:
+        raise ConfigError(key, f"must be > 0, got {value}")
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be finite, got {value}")
+
 # ---------------------------------------------------------------------------------------
 # Scalar kernels (numba): phonon occupations and rates
 # ---------------------------------------------------------------------------------------

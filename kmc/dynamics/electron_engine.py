@@ -34,8 +34,10 @@ import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import electron_energy, electron_site_energies, miller_abrahams_factor
+from kmc.model import (check_temperature, electron_energy, electron_site_energies,
+                       miller_abrahams_factor)
 from kmc.dynamics.observables import electron_excitations
+from kmc.dynamics.params import check_kernel
 from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_set
 from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, RECENTRES, TRIALS, VIOLATIONS
 
@@ -278,10 +280,8 @@ class ElectronEngine:
 
     def __init__(self, system, temperature, pairs, prefactors, site_energies=None, window=1.0,
                  kernel="fast"):
-        if not temperature > 0:
-            raise ConfigError("temperature", f"must be > 0, got {temperature}")
-        if kernel not in ("fast", "reference"):
-            raise ConfigError("kernel", f"expected 'fast' or 'reference', got {kernel!r}")
+        check_temperature("temperature", temperature)
+        check_kernel("kernel", kernel)
         if not window > 0:
             raise ConfigError("window", f"must be > 0, got {window}")
         n = system.n_sites

@@ -25,8 +25,8 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from kmc.errors import ConfigError
-from kmc.model import (electron_energy, electron_site_energies, tls_energy,
-                     tls_local_fields)
+from kmc.model import (check_temperature, electron_energy, electron_site_energies,
+                       tls_energy, tls_local_fields)
 from kmc.dynamics.electron_engine import hop_factor
 from kmc.dynamics.observables import electron_excitations, tls_excitations
 from kmc.dynamics.tls_engine import state_factor
@@ -55,8 +55,7 @@ class MasterEquation:
     """
 
     def __init__(self, system, temperature, prefactors, bias=None, pairs=None):
-        if not temperature > 0:
-            raise ConfigError("temperature", f"must be > 0, got {temperature}")
+        check_temperature("temperature", temperature)
         self.system = system
         self.temperature = float(temperature)
         n = system.n_sites

@@ -38,8 +38,9 @@ import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import tls_energy, tls_flip_rate_factor, tls_local_fields
+from kmc.model import check_temperature, tls_energy, tls_flip_rate_factor, tls_local_fields
 from kmc.dynamics.observables import tls_excitations
+from kmc.dynamics.params import check_kernel
 from kmc.dynamics.sumtree import new_tree, tree_sample, tree_set
 
 # Relative slack on every bound so that a rounding error in the transcendental functions
@@ -181,10 +182,8 @@ class TLSEngine:
 
     def __init__(self, system, temperature, prefactors, bias=None, window=1.0,
                  kernel="fast"):
-        if not temperature > 0:
-            raise ConfigError("temperature", f"must be > 0, got {temperature}")
-        if kernel not in ("fast", "reference"):
-            raise ConfigError("kernel", f"expected 'fast' or 'reference', got {kernel!r}")
+        check_temperature("temperature", temperature)
+        check_kernel("kernel", kernel)
         if not window > 0:
             raise ConfigError("window", f"must be > 0, got {window}")
         n = system.n_sites

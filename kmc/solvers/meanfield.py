@@ -76,8 +76,7 @@ def solve(system, temperature, *, tol=1e-10, max_sweeps=10_000, rng=None, init="
     -------
     MeanFieldResult
     """
-    if not temperature > 0:
-        raise ConfigError("temperature", f"must be > 0, got {temperature}")
+    model.check_temperature("temperature", temperature)
     rng = as_generator(rng)
     fields = _initial_fields(system, init, rng)
     schedule = [float(t) for t in anneal] + [float(temperature)]
