@@ -303,3 +303,25 @@ def test_log_aging_collapse():
     fit = est.fit_log_aging(curves)
     assert abs(fit.amplitude - c / norm) < 4 * fit.stderr
     assert fit.chi2 < fit.dof + 5 * np.sqrt(2 * fit.dof)
+
+
+def test_j0_temperature_step_prediction_is_exact_to_order_dt_squared():
+    """The temperature-step prediction (energy weights) is the first-order term of the
+    exact independent-TLS solution: halving dT divides the difference by 3.5-4.5."""
+    temperature = 0.4
+    n = 25
+    rng = np.random.default_rng(15)
+    system = TLSSystem.from_arrays(rng.normal(0, 1, n), np.exp(rng.uniform(-5, -1, n)),
+                                   np.zeros((n, n)))
+    lin = response.tls_linearization(system, system.bias, temperature)
+    w = response.energy_weights(lin)
+    times = np.logspace(-1, 6, 15)
+    errors = []
+    for dt in (2e-3, 1e-3):
+        pred = response.temperature_step_response(lin, dt, times, 100.0)
+        exact = response.exact_independent_tls_pulse(system, system.bias, temperature,
+                                                      np.zeros(n), 0.0, times, 100.0,
+                                                      temperature_step=dt, weights=w)
+        errors.append(np.max(np.abs(pred - exact)))
+        assert errors[-1] < 1e-2 * np.max(np.abs(exact))
+    assert 3.5 < errors[0] / errors[1] < 4.5

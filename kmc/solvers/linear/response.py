@@ -341,8 +341,9 @@ def reference_response(matrix, drive_x, weights, times, waiting_time):
 
 
 def exact_independent_tls_pulse(system, fields, temperature, pattern, strength, times,
-                                waiting_time, a=1.0, initial=None):
-    """Exact pulse response of independent TLSs (J = 0), to all orders in F.
+                                waiting_time, a=1.0, initial=None, temperature_step=0.0,
+                                weights=None):
+    """Exact pulse (or temperature-step) response of independent TLSs (J = 0), all orders.
 
     Each TLS is a two-level system in its wells with the rates of Eq. 10 at
     |E| = sqrt(h^2 + Delta0^2); x^eq(h) = -sgn(h) tanh(|E|/2T). From x_i(-t_w) = c_i the
@@ -352,7 +353,8 @@ def exact_independent_tls_pulse(system, fields, temperature, pattern, strength, 
         P(t) = sum_i g_i e^(-lambda_i t) [x^eq_i' + (c_i - x^eq_i') e^(-lambda_i' t_w)
                                           - x^eq_i - (c_i - x^eq_i) e^(-lambda_i t_w)]
 
-    (primes at h + F g). From equilibrium (c = x^eq, ``initial`` None) this is
+    (primes at h + F g and, with ``temperature_step`` dT, at T + dT during the pulse; the
+    projection uses ``weights`` w instead of g when given). From equilibrium (c = x^eq, ``initial`` None) this is
     sum_i g_i e^(-lambda_i t) (1 - e^(-lambda_i' t_w)) (x^eq_i' - x^eq_i). From any other
     start the change of the rate adds a first-order term (c - x^eq)(e^(-lambda' t_w) -
     e^(-lambda t_w)) that the linearization around a stationary state does not have: the
@@ -364,6 +366,8 @@ def exact_independent_tls_pulse(system, fields, temperature, pattern, strength, 
     temperature, strength (F), waiting_time, a : float; pattern : (N,) g; times : (T,)
     initial : (N,) float or None -- c_i = 2 S_i of the common start at -t_w, or None for
         equilibrium
+    temperature_step : float -- dT during the pulse (0: none)
+    weights : (N,) float or None -- projection w (None: the pattern g)
 
     Returns
     -------
@@ -373,21 +377,24 @@ def exact_independent_tls_pulse(system, fields, temperature, pattern, strength, 
     g = np.asarray(pattern, dtype=float)
     hp = h + strength * g
 
-    def x_eq(f):
-        return -np.where(f >= 0.0, 1.0, -1.0) * np.tanh(np.hypot(f, system.delta0)
-                                                        / (2.0 * temperature))
+    w = g if weights is None else np.asarray(weights, dtype=float)
+    hot = temperature + temperature_step
 
-    def rate(f):
+    def x_eq(f, t):
+        return -np.where(f >= 0.0, 1.0, -1.0) * np.tanh(np.hypot(f, system.delta0) / (2.0 * t))
+
+    def rate(f, t):
         e = np.hypot(f, system.delta0)
-        return a * system.delta0**2 * e / np.tanh(e / (2.0 * temperature))
+        return a * system.delta0**2 * e / np.tanh(e / (2.0 * t))
 
+    x0, x1 = x_eq(h, temperature), x_eq(hp, hot)
     if initial is None:
-        jump = (x_eq(hp) - x_eq(h)) * -np.expm1(-rate(hp) * waiting_time)
+        jump = (x1 - x0) * -np.expm1(-rate(hp, hot) * waiting_time)
     else:
         c = np.asarray(initial, dtype=float)
-        jump = (x_eq(hp) + (c - x_eq(hp)) * np.exp(-rate(hp) * waiting_time)
-                - x_eq(h) - (c - x_eq(h)) * np.exp(-rate(h) * waiting_time))
-    return np.exp(-np.outer(np.asarray(times, dtype=float), rate(h))) @ (g * jump)
+        jump = (x1 + (c - x1) * np.exp(-rate(hp, hot) * waiting_time)
+                - x0 - (c - x0) * np.exp(-rate(h, temperature) * waiting_time))
+    return np.exp(-np.outer(np.asarray(times, dtype=float), rate(h, temperature))) @ (w * jump)
 
 
 __all__ = ["Linearization", "tls_linearization", "electron_linearization", "field_drive",
