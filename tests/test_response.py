@@ -456,3 +456,72 @@ def test_response_params_are_checked():
     with pytest.raises(ConfigError, match="dynamics.temperature_step"):
         DynamicsParams(temperature=0.1, protocol="response", waiting_time=1.0,
                        temperature_step=-0.2)
+
+
+RESPONSE_RUN = """
+[model]
+name = "{model}"
+N = {n}
+temperature = 0.3
+{extra}
+[dynamics]
+protocol = "response"
+pulse_strength = 0.2
+temperature_step = 0.05
+waiting_time = 5.0
+aging_time = 20.0
+replicas = 6
+t_min = 0.1
+t_max = 50.0
+n_times = 5
+mc_preparation_sweeps = 40
+mc_sampling_sweeps = 50
+mc_equilibration_sweeps = 20
+hop_cutoff = 4.0
+[ensemble]
+realizations = 2
+seed = 3
+[output]
+flush_seconds = 0.0
+"""
+
+
+@pytest.mark.parametrize("model,n,extra", [("tls", 12, "[disorder]\ndelta0_min = 0.05"),
+                                           ("electron", 16, "xi = 0.3")])
+def test_response_run_file_stores_what_simulate_returns(tmp_path, model, n, extra):
+    """A run file with protocol "response": the stored twin differences, drift and linear
+    predictions equal those recomputed from simulate() and the prediction module."""
+    import kmc
+    from analysis.run import run
+    from kmc.pipeline import config as config_module
+    from kmc.dynamics import simulate
+    from kmc.solvers.meanfield import MeanFieldResult
+    cfg = config_module.loads(RESPONSE_RUN.format(model=model, n=n, extra=extra))
+    run(cfg, out=tmp_path / "r.h5", progress=False)
+    res = kmc.load(tmp_path / "r.h5")
+    real = res.realization(1)
+    system, m = real["system"], res.points[0].config.model
+    params = res.points[0].config.dynamics_params()
+    mf = MeanFieldResult(real["fields"], real["energies"], real["mu"], m.temperature, True,
+                         real["sweeps"], real["residual"])
+    again = simulate(system, params, seed=3, point=0, realization=1, mean_field=mf)
+    rec = again.response
+    np.testing.assert_array_equal(res.dataset("dynamics/response_pattern")[1], rec.pattern)
+    diff = rec.projection - rec.twin_projection
+    np.testing.assert_allclose(res.dataset("dynamics/response")[1], diff.mean(axis=0),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.dataset("dynamics/response_stderr")[1],
+                               diff.std(axis=0, ddof=1) / np.sqrt(6), rtol=1e-12, atol=1e-12)
+    drift = rec.twin_energy[:, -1] - rec.twin_energy[:, 0]
+    assert res.dataset("dynamics/twin_energy_drift")[1] == pytest.approx(drift.mean())
+    if model == "tls":
+        lin = response.tls_linearization(system, real["fields"], m.temperature, a=m.a)
+    else:
+        pairs, _ = hop_pairs(system.distances, params.hop_cutoff)
+        lin = response.electron_linearization(system, real["fields"], real["mu"],
+                                              m.temperature, m.xi, m.gamma0, pairs)
+    drive = (0.2 * response.field_drive(lin, rec.pattern)
+             + 0.05 * response.temperature_drive(lin))
+    expected = response.step_response(lin, drive, rec.pattern, again.times, 5.0)
+    np.testing.assert_allclose(res.dataset("dynamics/response_predicted")[1], expected,
+                               rtol=1e-10, atol=1e-14)
