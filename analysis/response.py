@@ -295,7 +295,8 @@ def fit_log_aging(curves, window=None):
     ----------
     curves : dict {t_w: (times, Estimate)}
     window : (t_lo, t_hi) or None -- only times inside it are used (the log form holds for
-        1/lambda_max << t, t_w << 1/lambda_min); None uses every time.
+        1/lambda_max << t, t_w << 1/lambda_min); None uses every time. Times whose
+        standard error is 0 or not finite (e.g. two identical realizations) are left out.
 
     Returns
     -------
@@ -306,12 +307,16 @@ def fit_log_aging(curves, window=None):
     lo, hi = window if window is not None else (0.0, math.inf)
     for t_w, (times, est) in curves.items():
         t = np.asarray(times, dtype=float)
-        keep = (t >= lo) & (t <= hi)
+        # a point without a positive, finite standard error carries no usable weight
+        keep = (t >= lo) & (t <= hi) & np.isfinite(est.stderr) & (est.stderr > 0)
         f = log_aging_form(t[keep], t_w)
         y, w = est.mean[keep], 1.0 / est.stderr[keep]
         num += np.sum(w * w * f * y)
         den += np.sum((w * f) ** 2)
         rows.append((f, y, w))
+    if not den > 0:
+        raise ValueError("curves: no sampled time with a positive standard error and a "
+                         "nonzero log form; nothing to fit")
     amp = num / den
     chi2 = float(sum(np.sum((w * (y - amp * f)) ** 2) for f, y, w in rows))
     dof = int(sum(f.size for f, _, _ in rows) - 1)
@@ -343,3 +348,84 @@ def plot_aging(ax, curves, fit=None):
     ax.set_xlabel("t / t_w")
     ax.set_ylabel("P(t)")
     ax.legend(fontsize=7)
+
+
+# --- result files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResponsePoint:
+    """The response of one point of a result file, over its converged realizations.
+
+    waiting_time : float; times : (T,) float
+    measured : Estimate -- realization mean of the per-realization P(t) (``combine``)
+    predicted, predicted_no_f : (T,) float or None -- realization mean of the linear
+        prediction (TLS with / without f; electron: ``predicted`` only)
+    drift, drift_stderr : (K,) float -- each realization's twin energy drift over the window
+    """
+
+    waiting_time: float
+    times: np.ndarray
+    measured: Estimate
+    predicted: np.ndarray | None
+    predicted_no_f: np.ndarray | None
+    drift: np.ndarray
+    drift_stderr: np.ndarray
+
+
+def response_points(path):
+    """ResponsePoint of every point of a ``protocol = "response"`` result file."""
+    import kmc
+    res = kmc.load(path)
+    out = []
+    for p, point in enumerate(res.points):
+        means = res.rows("dynamics/response", p)
+        errors = res.rows("dynamics/response_stderr", p)
+        measured = combine(Estimate(m, s, 1) for m, s in zip(means, errors))
+
+        def mean_of(name, p=p):
+            try:
+                rows = res.rows(f"dynamics/{name}", p)
+            except KeyError:
+                return None
+            return np.nanmean(rows, axis=0) if rows.size else None
+
+        out.append(ResponsePoint(point.config.dynamics.waiting_time,
+                                 res.dataset("dynamics/times", p), measured,
+                                 mean_of("response_predicted"),
+                                 mean_of("response_predicted_no_f"),
+                                 res.rows("dynamics/twin_energy_drift", p),
+                                 res.rows("dynamics/twin_energy_drift_stderr", p)))
+    return out
+
+
+def aging_figure(path, out=None, window=None):
+    """P(t) against t/t_w for every waiting time of a response result file: the KMC curves
+    with error bands, the linear predictions (dashed: with f, dotted: without), and the
+    jointly fitted -A ln(1 + t_w/t). Written next to the file as <stem>_aging.png.
+
+    Returns (output path, AgingFit).
+    """
+    from pathlib import Path
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points = response_points(path)
+    curves = {pt.waiting_time: (pt.times, pt.measured) for pt in points}
+    fit = fit_log_aging(curves, window)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    plot_aging(ax, curves, fit)
+    for line, pt in zip(ax.get_lines(), sorted(points, key=lambda q: q.waiting_time)):
+        x = pt.times / pt.waiting_time
+        if pt.predicted is not None:
+            ax.plot(x, pt.predicted, "--", color=line.get_color(), lw=0.8)
+        if pt.predicted_no_f is not None:
+            ax.plot(x, pt.predicted_no_f, ":", color=line.get_color(), lw=0.8)
+    ax.set_title("pulse response: KMC (bands), linear prediction (dashed: with f, "
+                 "dotted: without)", fontsize=8)
+    fig.tight_layout()
+    out = Path(out) if out else Path(path).with_name(Path(path).stem + "_aging.png")
+    fig.savefig(out)
+    plt.close(fig)
+    return out, fit

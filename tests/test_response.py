@@ -486,7 +486,8 @@ flush_seconds = 0.0
 """
 
 
-@pytest.mark.parametrize("model,n,extra", [("tls", 12, "[disorder]\ndelta0_min = 0.05"),
+@pytest.mark.parametrize("model,n,extra", [("tls", 12, "a = 10.0\n[disorder]\n"
+                                                          "delta0_min = 0.3\ndelta0_max = 1.0"),
                                            ("electron", 16, "xi = 0.3")])
 def test_response_run_file_stores_what_simulate_returns(tmp_path, model, n, extra):
     """A run file with protocol "response": the stored twin differences, drift and linear
@@ -525,3 +526,9 @@ def test_response_run_file_stores_what_simulate_returns(tmp_path, model, n, extr
     expected = response.step_response(lin, drive, rec.pattern, again.times, 5.0)
     np.testing.assert_allclose(res.dataset("dynamics/response_predicted")[1], expected,
                                rtol=1e-10, atol=1e-14)
+    from analysis import response as est
+    (point,) = est.response_points(tmp_path / "r.h5")
+    rows = res.dataset("dynamics/response")
+    np.testing.assert_allclose(point.measured.mean, rows.mean(axis=0), rtol=1e-12)
+    out, fit = est.aging_figure(tmp_path / "r.h5")
+    assert out.is_file() and np.isfinite(fit.amplitude)
