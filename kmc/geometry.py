@@ -1,6 +1,8 @@
 """Site positions in a periodic box and minimum-image distances."""
 import numpy as np
 
+from kmc.seeding import as_generator
+
 
 def box_side(n_sites, dimension, density=1.0):
     """Side L of the periodic box holding ``n_sites`` at ``density`` sites per unit volume.
@@ -11,8 +13,8 @@ def box_side(n_sites, dimension, density=1.0):
 
 
 def random_positions(rng, n_sites, dimension, side):
-    """(N, d) positions uniform in [0, side)^d."""
-    return rng.uniform(0.0, side, size=(n_sites, dimension))
+    """(N, d) positions uniform in [0, side)^d; ``rng`` a Generator or an integer seed."""
+    return as_generator(rng).uniform(0.0, side, size=(n_sites, dimension))
 
 
 def distance_matrix(positions, side=None):

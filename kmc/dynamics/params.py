@@ -4,7 +4,7 @@ Units: temperatures and energies in J; times in 1/(a J^3) (TLS) or 1/Gamma0 (ele
 lengths in r_nn.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -22,15 +22,17 @@ def check_kernel(key, value):
         raise ConfigError(key, f"expected one of {KERNELS}, got {value!r}")
 
 
-def _key(default, doc):
+def _key(default, doc, accepted=""):
     """A field that is also a key of the run file's [dynamics] table (kmc.pipeline.config
-    builds DynamicsConfig from these fields, so defaults and docs exist once)."""
-    return field(default=default, metadata={"doc": doc, "run_file": True})
+    builds DynamicsConfig from these fields, so defaults and docs exist once). ``accepted``
+    describes, for the key reference, the values ``__post_init__`` accepts."""
+    return field(default=default, metadata={"doc": doc, "run_file": True,
+                                            "accepted": accepted})
 
 
 @dataclass(frozen=True)
 class DynamicsParams:
-    """Parameters of a time-domain experiment (PHYSICS.md section 4).
+    """Parameters of a time-domain experiment (docs/model.md section 4).
 
     Attributes
     ----------
@@ -87,30 +89,34 @@ class DynamicsParams:
     """
 
     temperature: float = field(metadata={"doc": "T, from [model]"})
-    method: str = _key("kmc", "kinetic Monte Carlo or master equation")
-    kernel: str = _key("fast", "KMC kernel")
-    protocol: str = _key("quench", "experiment")
-    initial_temperature: float = _key(math.inf, "quench: T0 (inf = random states)")
-    pulse_strength: float = _key(0.0, "pulse: F, units of J")
-    waiting_time: float = _key(0.0, "pulse, response: t_w")
-    temperature_step: float = _key(0.0, "response: dT during t_w, units of J")
-    aging_time: float = _key(0.0, "response: aging of each replica at T before t_w")
-    anneal_temperature: float = _key(2.0, "response: anneal start temperature, units of J")
+    method: str = _key("kmc", "kinetic Monte Carlo or master equation", "one of 'kmc', 'exact'")
+    kernel: str = _key("fast", "KMC kernel", "one of 'fast', 'reference'")
+    protocol: str = _key("quench", "experiment",
+                         "one of 'quench', 'pulse', 'state', 'response'")
+    initial_temperature: float = _key(math.inf, "quench: T0 (inf = random states)", "> 0, or inf")
+    pulse_strength: float = _key(0.0, "pulse, response: F, units of J", ">= 0, finite")
+    waiting_time: float = _key(0.0, "pulse, response: t_w", ">= 0, finite")
+    temperature_step: float = _key(0.0, "response: dT during t_w, units of J",
+                                   "finite, T + dT > 0")
+    aging_time: float = _key(0.0, "response: aging of each replica at T before t_w",
+                             ">= 0, finite")
+    anneal_temperature: float = _key(2.0, "response: anneal start temperature, units of J",
+                                     "> 0, finite")
     initial_state: tuple | None = field(default=None, metadata={
         "doc": "state: (N,) values; run files name a .npy file instead"})
-    t_min: float = _key(1e-2, "first sample time")
-    t_max: float = _key(1e4, "last sample time")
-    n_times: int = _key(40, "log-spaced sample times")
-    replicas: int = _key(16, "trajectories per realization")
+    t_min: float = _key(1e-2, "first sample time", "> 0, < t_max")
+    t_max: float = _key(1e4, "last sample time", "> t_min, finite")
+    n_times: int = _key(40, "log-spaced sample times", ">= 2")
+    replicas: int = _key(16, "trajectories per realization", ">= 1")
     a: float = field(default=1.0, metadata={"doc": "TLS phonon prefactor, from [model]"})
     gamma0: float = field(default=1.0, metadata={"doc": "electron prefactor, from [model]"})
     xi: float = field(default=0.1, metadata={"doc": "localization length, from [model]"})
-    hop_cutoff: float = _key(2.0, "electron: largest hop distance, units of r_nn")
-    mc_preparation_sweeps: int = _key(500, "static MC sweeps to prepare T0")
-    mc_equilibration_sweeps: int = _key(500, "static MC baseline: discarded")
-    mc_sampling_sweeps: int = _key(2000, "static MC baseline: measured")
-    window: float = _key(1.0, "thinning window, units of T (speed only)")
-    checkpoint_interval: float = _key(600.0, "seconds between checkpoints")
+    hop_cutoff: float = _key(2.0, "electron: largest hop distance, units of r_nn", "> 0, finite")
+    mc_preparation_sweeps: int = _key(500, "static MC sweeps to prepare T0", ">= 0")
+    mc_equilibration_sweeps: int = _key(500, "static MC baseline: discarded", ">= 0")
+    mc_sampling_sweeps: int = _key(2000, "static MC baseline: measured", ">= 1")
+    window: float = _key(1.0, "thinning window, units of T (speed only)", "> 0, finite")
+    checkpoint_interval: float = _key(600.0, "seconds between checkpoints", ">= 0 (0: none), finite")
     chunk_trials: int = field(default=1_000_000, metadata={
         "doc": "trials per kernel call (API only)"})
 
@@ -119,6 +125,11 @@ class DynamicsParams:
             if not ok:
                 raise ConfigError(f"dynamics.{key}", f"{msg}, got {value!r}")
 
+        for f in fields(self):  # finite unless inf has a meaning (initial_temperature)
+            value = getattr(self, f.name)
+            if (f.type in (float, "float") and isinstance(value, (int, float))
+                    and math.isinf(value) and f.default != math.inf):
+                raise ConfigError(f"dynamics.{f.name}", f"must be finite, got {value}")
         check_temperature("dynamics.temperature", self.temperature)
         need(self.method in METHODS, "method", f"expected one of {METHODS}", self.method)
         check_kernel("dynamics.kernel", self.kernel)

@@ -1,7 +1,7 @@
 """Initial states and equilibrium baselines: random states, static Monte Carlo, pulses.
 
 Static Monte Carlo samples the Boltzmann distribution of H at a temperature without any
-physical dynamics (PHYSICS.md section 4):
+physical dynamics (docs/model.md section 4):
 
 - TLS glass: Metropolis single-spin flips; a sweep is N proposals at uniformly random
   sites, each accepted with probability min(1, e^(-dH/T)), dH = -2 S_i h_i.
@@ -204,7 +204,7 @@ def mean_field_baseline(system, temperature, fields, mu=0.0):
 
 
 def pulse_pattern(rng, n_sites, strength):
-    """(N,) extra static bias F g_i with g_i ~ Normal(0, 1) (PHYSICS.md section 4)."""
+    """(N,) extra static bias F g_i with g_i ~ Normal(0, 1) (docs/model.md section 4)."""
     return strength * rng.standard_normal(n_sites)
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``kmc run FILE``, ``kmc check FILE`` and ``kmc show FILE``.
+"""Command line: ``kmc run FILE``, ``kmc check FILE``, ``kmc show FILE`` and ``kmc keys``.
 
 Bad input ends with one line on stderr (``kmc: model.temperature: must be > 0, got -1``)
 and exit status 2; no traceback. Ctrl-C keeps everything already finished (exit 130).
@@ -16,9 +16,27 @@ from kmc.errors import ConfigError, ResultFileError
 from kmc.pipeline import config as config_module
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (``kmc: argument --workers: ...``)."""
+
+    def error(self, message):
+        self.exit(2, f"kmc: {message}\n")
+
+
+def _workers(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (0: every usable CPU), "
+                                         f"got {text!r}")
+    return value
+
+
 def _parser():
     from kmc import __version__
-    parser = argparse.ArgumentParser(prog="kmc", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="kmc", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kmc (glassrelax) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) the ensemble of a run file")
@@ -31,7 +49,8 @@ def _parser():
     again.add_argument("--overwrite", action="store_true",
                        help="delete an existing result file (and its checkpoints) and start "
                             "afresh")
-    run.add_argument("--workers", type=int, help="worker processes (0: all cores)")
+    run.add_argument("--workers", type=_workers,
+                     help="worker processes (0: every CPU of the affinity mask / SLURM job)")
     run.add_argument("--backend", choices=("local", "dask"), help="where tasks run")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a run-file value, e.g. --set model.N=200 (repeatable)")
@@ -40,9 +59,13 @@ def _parser():
     check = sub.add_parser("check", help="validate a run file without running it")
     check.add_argument("file")
     check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    check.add_argument("--workers", type=_workers, help="workers for the memory estimate")
     show = sub.add_parser("show", help="summarise a result file (points, status, rates, "
                                        "comparison)")
     show.add_argument("file", help="result file (.h5) written by kmc run")
+    keys = sub.add_parser("keys", help="every run-file key: default, accepted values, meaning")
+    keys.add_argument("--markdown", action="store_true",
+                      help="as docs/run-file.md (python -m kmc keys --markdown > docs/run-file.md)")
     return parser
 
 
@@ -70,16 +93,16 @@ def main(argv=None, *, after_run=None):
         figures it wrote (``kmc.pipeline.run.run``).
     """
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        sys.stdout.write(config_module.key_reference(markdown=args.markdown))
+        return 0
     _logging()
     try:
         if args.command == "show":
             return _show(args.file)
         config = config_module.load(args.file, args.set)
         if args.command == "check":
-            points = config.points()
-            print(f"{args.file}: ok ({config.model.name}, {len(points)} point(s) x "
-                  f"{config.ensemble.realizations} realization(s))")
-            return 0
+            return _check(config, args)
         return _run(config, args, after_run)
     except (ConfigError, ResultFileError) as exc:
         print(f"kmc: {exc}", file=sys.stderr)
@@ -88,6 +111,25 @@ def main(argv=None, *, after_run=None):
         print("kmc: interrupted; finished realizations are saved, rerun to resume",
               file=sys.stderr)
         return 130
+
+
+def _check(config, args):
+    """The file is valid: its points with physical values, the overrides, the memory."""
+    from kmc.pipeline import memory
+    config.check_files()
+    estimate = memory.check(config, workers=args.workers)
+    points = config.points()
+    print(f"{args.file}: ok ({config.model.name}, {len(points)} point(s) x "
+          f"{config.ensemble.realizations} realization(s))")
+    for key, value in config.overrides:
+        print(f"override: {key} = {value!r}")
+    for p, (values, point) in enumerate(points):
+        m, dis = point.model, point.disorder
+        swept = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+        physical = f"N = {m.N}, T = {m.temperature:.6g}, W = {dis.W:.6g}, J = {dis.J:.6g}"
+        print(f"point {p}: {physical}" + (f"  ({swept})" if swept else ""))
+    print(estimate.describe())
+    return 0
 
 
 def _run(config, args, after_run):

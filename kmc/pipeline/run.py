@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kmc.errors import ResultFileError
-from kmc.pipeline import realization
+from kmc.pipeline import memory, realization
 from kmc.pipeline.ensemble import run_tasks
 from kmc.storage import store
 from kmc.storage.schema import Status, checkpoint_dir, dos_edges
@@ -72,12 +72,14 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, resume=F
     """
     config = resolve(config, out=out, workers=workers, backend=backend)
     path = Path(config.output.path)
-    if resume and not path.is_file():
-        raise ResultFileError(f"{path}: no result file to resume (run without --resume to "
-                              f"start it)")
+    config.check_files()  # refuse unreadable inputs and what cannot fit,
+    memory.check(config)  # before anything is created
     created = store.check_target(path)
     try:
-        with store.locked(path):
+        with store.locked(path):  # first: another run writing it is the news to report
+            if resume and not path.is_file():
+                raise ResultFileError(f"{path}: no result file to resume (run without "
+                                      f"--resume to start it)")
             if overwrite:
                 store.remove_result(path)
             writer = store.ResultWriter(path, config)

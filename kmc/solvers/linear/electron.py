@@ -141,8 +141,7 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
     g[~pair_mask(e.size, pairs)] = 0.0
     if not np.all(np.isfinite(g)):
         i, j = np.argwhere(~np.isfinite(g))[0]
-        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
-                         "Miller-Abrahams current diverges")
+        raise _equal_energies(i, j)
     gt = g.T
     asym = np.abs(g - gt)
     if np.any(asym > SYMMETRY_RTOL * np.maximum(g, gt)):
@@ -150,6 +149,15 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
         raise ValueError(f"gamma0: detailed balance violated, relative asymmetry {worst:.3g} "
                          f"> {SYMMETRY_RTOL}")
     return 0.5 * (g + gt)
+
+
+def _equal_energies(i, j):
+    """One-line error (a ConfigError, so it crosses worker processes and the command line
+    prints it as one line): the linearization is undefined, not a numerical accident."""
+    return ConfigError("linear", f"sites {i} and {j} have equal mean-field energies, where "
+                                 "the equilibrium Miller-Abrahams current (Eq. 21) diverges; "
+                                 "the linearized rates need distinct energies "
+                                 "(disorder.W > 0)")
 
 
 def _occupation_weights(energies, mu, temperature):
@@ -284,8 +292,7 @@ def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0,
     off = pair_mask(x.size, pairs)
     if np.any(dx[off] == 0.0):
         i, j = np.argwhere((dx == 0.0) & off)[0]
-        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
-                         "Miller-Abrahams current diverges")
+        raise _equal_energies(i, j)
     # ln(2 sinh(y)) = y + ln(1 - e^(-2y)); ln cosh(y) = |y| + ln(1 + e^(-2|y|)) - ln 2
     with np.errstate(divide="ignore"):
         log_s = -np.asarray(system.distances, dtype=float) / xi - dx - np.log1p(-np.exp(-2.0 * dx))
@@ -306,7 +313,10 @@ def _symmetric_conserving_spectrum(sym, null, vectors):
     else:
         ev = scipy.linalg.eigvalsh(sym, check_finite=False, driver="evd")
     scale = float(np.max(np.abs(ev)))
-    residual = float(np.linalg.norm(residual_vec) / (scale * np.linalg.norm(null)))
+    # every rate underflows to 0 (T far below the level spacing): S = 0 and its null
+    # vector is exact, rather than 0/0
+    denominator = scale * np.linalg.norm(null)
+    residual = float(np.linalg.norm(residual_vec) / denominator) if denominator > 0 else 0.0
     overlap = None
     if vectors:
         v0 = vec[:, int(np.argmin(np.abs(ev)))]
