@@ -34,6 +34,13 @@ DYNAMICS_CURVES = ("energy", "excess_energy", "excitations", "excess_excitations
 # groups and datasets of a point written by the analysis from the rows; replaced as a whole
 # every time a run finishes (they are recomputed from the committed rows, never appended)
 DOS_SUMMARY = ("dos/mean", "dos/sem")
+# Per-realization curves of the response protocol: the measured twin differences (paired
+# replica SE) and the linear predictions for the same F, g, t_w (TLS with and without f).
+_RESPONSE = ("response", "response_stderr", "energy_response", "energy_response_stderr",
+             "response_predicted", "energy_response_predicted")
+RESPONSE_CURVES = {"tls": _RESPONSE + ("response_predicted_no_f",
+                                       "energy_response_predicted_no_f"),
+                   "electron": _RESPONSE}
 DERIVED_GROUPS = ("linear", "dynamics/ensemble", "comparison")
 
 
@@ -139,6 +146,12 @@ def row_layout(config):
                      "mean_field_excitations"):
             layout[f"dynamics/{name}"] = ((), f8, np.nan)
         layout["dynamics/events"] = ((), np.int64, -1)
+        if dyn.protocol == "response":   # docs/linear-response.md
+            layout["dynamics/response_pattern"] = ((n,), f8, np.nan)
+            for name in RESPONSE_CURVES[m.name]:
+                layout[f"dynamics/{name}"] = ((t,), f8, np.nan)
+            for name in ("twin_energy_drift", "twin_energy_drift_stderr"):
+                layout[f"dynamics/{name}"] = ((), f8, np.nan)
     return layout
 
 
