@@ -28,6 +28,8 @@ from kmc.model import (electron_energy, electron_energy_update, electron_hop_ene
 from kmc.dynamics.observables import Baseline, electron_excitations, tls_excitations
 
 _BATCHES = 20
+# Temperatures of the anneal ladder of ``annealed_state`` (geometric, start down to T).
+ANNEAL_STEPS = 20
 
 
 def random_tls_states(rng, n_replicas, n_sites):
@@ -147,6 +149,25 @@ def equilibrium_states(system, temperature, rng, n_replicas, sweeps=500):
     for r in range(n_replicas):
         _run_chain(system, temperature, rng, states[r], sweeps, False)
     return states
+
+
+def annealed_state(system, temperature, rng, sweeps, start_temperature):
+    """One configuration annealed by static Monte Carlo from ``start_temperature`` to T.
+
+    A random configuration, then ``sweeps`` sweeps split evenly over ANNEAL_STEPS
+    temperatures geometrically spaced from ``start_temperature`` down to ``temperature``
+    (a single stage at T if start_temperature <= T): the common prepared state of the
+    response protocol (docs/linear-response.md). Returns (N,) S = +-1/2 or n in {0, 1}.
+    """
+    config = random_states(system, rng, 1)[0]
+    if start_temperature > temperature:
+        ladder = np.geomspace(start_temperature, temperature, ANNEAL_STEPS)
+    else:
+        ladder = np.array([float(temperature)])
+    per_step = max(1, int(sweeps) // ladder.size)
+    for t in ladder:
+        _run_chain(system, float(t), rng, config, per_step, False)
+    return config
 
 
 def static_mc_baseline(system, temperature, rng, equilibration=500, sampling=2000):
