@@ -160,3 +160,11 @@ def test_run_files_in_the_repository_are_valid():
     assert files
     for path in files:
         config.load(path)
+
+
+def test_kmc_keys_lists_every_key(capsys):
+    from kmc.pipeline import cli
+    assert cli.main(["keys"]) == 0
+    out = capsys.readouterr().out
+    for table, key, *_ in config.key_rows():
+        assert f"[{table}]" in out and key in out

@@ -55,17 +55,26 @@ def test_worker_config_error_is_one_line(tmp_path, backend):
     assert lines == [lines[0]] and lines[0].startswith("kmc: dynamics.hop_cutoff: "), proc.stderr
 
 
-def test_unreachable_scheduler_refused_within_ten_seconds(tmp_path):
-    start = time.monotonic()
+def test_unreachable_scheduler_refused_in_one_line(tmp_path):
+    """Issue 9: an unreachable scheduler was a traceback after 30 s."""
     proc = kmc("run", str(QUENCH), "--out", str(tmp_path / "q.h5"), "--quiet",
                "--set", 'ensemble.backend="dask"', "--set",
                'ensemble.scheduler="tcp://127.0.0.1:9"', cwd=tmp_path)
-    elapsed = time.monotonic() - start
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("kmc: ensemble.scheduler: ")
-    # the 5 s connect timeout plus the interpreter and imports of a fresh process
-    assert elapsed < 10 + 5, elapsed
+
+
+def test_scheduler_connection_gives_up_after_its_timeout():
+    """The refusal comes from the client's own connect timeout (SCHEDULER_TIMEOUT = 5 s,
+    under the issue's 10 s), not from distributed's 30 s default: the elapsed time of the
+    connection attempt alone (no interpreter start-up) stays below 10 s."""
+    distributed = pytest.importorskip("distributed")
+    assert ensemble.SCHEDULER_TIMEOUT < 10
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="ensemble.scheduler: cannot reach"):
+        ensemble._connect(distributed.Client, "tcp://127.0.0.1:9")
+    assert time.monotonic() - start < 10
 
 
 PARENT = textwrap.dedent("""
