@@ -69,6 +69,8 @@ class TLSSystem:
         The draw order (positions, couplings, biases, tunneling amplitudes) is part of the
         reproducibility contract: changing it changes every stored result. ``rng`` is a
         Generator or anything ``numpy.random.default_rng`` takes (an integer seed).
+        ``density``: sites per unit volume of the periodic box (side (N / density)^(1/d));
+        ``kmc.geometry.paper_density(N, d)`` gives the paper's box of side N^(1/d) - 1.
         """
         rng = as_generator(rng)
         n_sites, dimension = _check_draw(n_sites, dimension, density, W=W, J=J)
@@ -159,6 +161,7 @@ class ElectronSystem:
         """Draw a realization: positions, eps_i ~ U[-W/2, W/2]; C_ij = J / r_ij (J = e^2/r_nn).
 
         ``rng`` is a Generator or anything ``numpy.random.default_rng`` takes (an integer seed).
+        ``density`` as in ``TLSSystem.random`` (``kmc.geometry.paper_density``: the paper's box).
         """
         rng = as_generator(rng)
         n_sites, dimension = _check_draw(n_sites, dimension, density, W=W, J=J)

@@ -22,7 +22,8 @@ def test_kmc_check(path, capsys):
 
 
 def test_rate_files_exist():
-    assert len(RATE_FILES) == 18
+    # 16 figures and Table I (6 sweeps), plus the N sweeps in the paper's box (2)
+    assert len(RATE_FILES) == 20
 
 
 @pytest.mark.parametrize("path", RATE_FILES, ids=lambda p: p.name)
