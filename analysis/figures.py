@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import kmc
+from kmc.statistics import mean_sem
 
 from . import labels as lb
 from .binning import bin_count, merge_bins, merge_factor
@@ -236,6 +237,8 @@ def dynamics_figure(path, save=True):
     one normalisation.
     """
     res = kmc.load(path)
+    if res.points[0].config.dynamics.protocol == "response":
+        return _response_figure(res, path, save)
     fig, axes = _figure(2, width=5.2)
     used, any_prediction = [], False
     for p, point in enumerate(res.points):
@@ -267,8 +270,59 @@ def dynamics_figure(path, save=True):
     if handles:
         axes[0].legend(handles=handles, frameon=False, fontsize="small")
     dyn_config = res.points[0].config.dynamics
-    method = "kinetic Monte Carlo" if dyn_config.method == "kmc" else "master equation"
+    method = {"kmc": "kinetic Monte Carlo", "exact": "master equation",
+              "meanfield": "mean-field rate equations"}.get(dyn_config.method, dyn_config.method)
     fig.suptitle(f"{dyn_config.protocol}, {method}\n{title}", fontsize="medium")
+    return _save(fig, path, "dynamics") if save else fig
+
+
+def _ensemble(res, name, p):
+    """Mean over the converged realizations of a per-realization curve and its standard
+    error; one realization: its own replica standard error."""
+    rows = res.rows(f"dynamics/{name}", p)
+    if rows.shape[0] == 1:
+        try:
+            return rows[0], res.rows(f"dynamics/{name}_stderr", p)[0]
+        except KeyError:
+            return rows[0], np.full(rows.shape[1], np.nan)
+    return mean_sem(rows)
+
+
+def _response_figure(res, path, save):
+    """Response protocol (docs/linear-response.md): the signed projection P(t) against the
+    unperturbed twin and the energy response, per site, each with its linear prediction
+    (no fitted parameter) for the same realizations."""
+    fig, axes = _figure(2, width=5.2)
+    used = []
+    for p in range(len(res.points)):
+        dyn = res.dynamics(p)
+        used.append(None if dyn is None else dyn.n_used)
+    names, title = _context(res, used)
+    for p, point in enumerate(res.points):
+        if res.dynamics(p) is None:
+            continue
+        n, times = point.config.model.N, res.dynamics(p).times
+        for ax, name in zip(axes, ("response", "energy_response")):
+            mean, err = _ensemble(res, name, p)
+            points(ax, times, mean / n, err / n, p, label=names[p], ms=3, lw=0.8)
+            predicted = res.rows(f"dynamics/{name}_predicted", p).mean(axis=0)
+            ax.plot(times, predicted / n, "--", color=style(p)["color"], lw=1.2)
+    obs = r"\sigma" if res.model == "tls" else "n"
+    axes[0].set_ylabel(rf"$P(t)/N = \sum_i g_i\,(\langle {obs}_i\rangle"
+                       rf" - \langle {obs}_i\rangle_{{\mathrm{{twin}}}})/N$")
+    axes[1].set_ylabel(r"$[\langle H\rangle - \langle H\rangle_{\mathrm{twin}}]/N$ ($J$ per site)")
+    unit = lb.TIME_UNIT[res.model]
+    for k, ax in enumerate(axes):
+        ax.set_xscale("log")
+        ax.set_xlabel(f"$t$ (${unit}$), pulse removed at $t = 0$")
+        ax.set_title(f"({'ab'[k]})", loc="left")
+        ax.axhline(0.0, color="0.6", lw=0.6)
+    handles, _ = axes[0].get_legend_handles_labels()
+    handles.append(kind_handle("--", "linear prediction (same realizations)"))
+    axes[0].legend(handles=handles, frameon=False, fontsize="small")
+    dyn = res.points[0].config.dynamics
+    fig.suptitle(f"linear response to a pulse $F = {lb.value_tex(dyn.pulse_strength)}$, "
+                 f"kinetic Monte Carlo against an unperturbed twin\n{title}", fontsize="medium")
     return _save(fig, path, "dynamics") if save else fig
 
 

@@ -214,3 +214,44 @@ def test_existing_file_redrawn_in_another_format(tmp_path):
     assert all(p.suffix == ".svg" and p.read_bytes()[:5] == b"<?xml" for p in redrawn)
     with pytest.raises(ValueError, match="fmt"):
         figures_for_run(path, fmt="jpeg")
+
+
+RESPONSE_RUN = """
+[model]
+name = "tls"
+N = 12
+temperature = 0.1
+[disorder]
+delta0_min = 3e-3
+[dynamics]
+protocol = "response"
+pulse_strength = 0.05
+waiting_time = 10.0
+aging_time = 1e3
+t_min = 1.0
+t_max = 1e3
+n_times = 5
+replicas = 4
+[ensemble]
+realizations = 2
+seed = 4
+[output]
+figures = false
+flush_seconds = 0.0
+"""
+
+
+def test_response_protocol_draws_the_twin_projection_and_its_prediction(tmp_path):
+    """The response protocol's figure shows P(t) against the twin, not |dsigma| against an
+    assumed equilibrium (docs/model.md section 4)."""
+    from analysis import figures
+    from analysis.run import run
+    from kmc.pipeline import config as config_module
+    out = tmp_path / "resp.h5"
+    run(config_module.loads(RESPONSE_RUN), out=out, progress=False)
+    fig = figures.dynamics_figure(out, save=False)
+    assert fig.axes[0].get_ylabel().startswith("$P(t)/N")
+    assert "twin" in fig.axes[1].get_ylabel()
+    texts = _legend_texts(fig.axes[0])
+    assert texts[-1] == "linear prediction (same realizations)"
+    assert all(_renders(t) for t in texts + [fig.axes[0].get_ylabel()])
