@@ -198,6 +198,16 @@ _OBSERVABLES = {
     "excess_excitations": ("1", "fraction of excited sites above the equilibrium baseline"),
     "deviation": ("1", "|dsigma|(t) = sum_i |<sigma_i(t)> - sigma_i^eq| (TLS) or |dn|(t) "
                        "(electron)"),
+    # the response protocol (docs/linear-response.md)
+    "response": ("1", "signed projection P(t) = sum_i g_i (<x_i> - <x_i>_twin) after the pulse"),
+    "energy_response": ("J", "energy per site minus the twin's after the pulse"),
+    "response_predicted": ("1", "linear prediction of P(t) (B with f; electron: A)"),
+    "response_predicted_no_f": ("1", "linear prediction of P(t) without the interaction term f"),
+    "energy_response_predicted": ("J", "linear prediction of the energy response"),
+    "energy_response_predicted_no_f": ("J", "linear prediction of the energy response "
+                                            "without f"),
+    "twin_energy_drift": ("J", "energy drift of the unperturbed twin over the window"),
+    "response_pattern": ("1", "pulse pattern g_i ~ Normal(0, 1)"),
 }
 
 
@@ -305,6 +315,10 @@ def dataset_dims(name):
         return ("bin",)
     if name == "dynamics/occupation":
         return ("realization", "time", "site")
+    if name == "dynamics/response_pattern":
+        return ("realization", "site")
+    if name in ("dynamics/twin_energy_drift", "dynamics/twin_energy_drift_stderr"):
+        return ("realization",)
     if name.startswith("dynamics/ensemble/") or (name.startswith("comparison/")
                                                  and name != "comparison/times"):
         return ("time",)
