@@ -162,6 +162,7 @@ LOGIC_CASES = [
      "output.dos_range"),
     (BASE + "[disorder]\nW = 0.0\nJ = 0.0\n", (), "output.dos_range"),
     (BASE + "[linear]\n", ("--set", "linear.alpha=1.5"), "linear.alpha"),
+    (ELECTRON + "[linear]\n[disorder]\nW = 0.0\n", (), "disorder.W"),
     (BASE, ("--set", "model.tempreature=0.1"), "did you mean 'temperature'"),
     (BASE + "[modle]\nN = 3\n", (), "did you mean 'model'"),
     (BASE, ("--set", "N=5"), "--set"),
@@ -243,3 +244,21 @@ def test_single_delta0_and_state_protocol_from_a_run_file(tmp_path, capsys):
     with h5py.File(tmp_path / "s.h5", "r") as f:
         delta0 = f["glassrelax/points/p0000/delta0"][:]
         assert np.all(delta0 == delta0[0, 0]) and np.all(f["glassrelax/points/p0000/status"][:] == 1)
+
+
+@pytest.mark.parametrize("override", ["model.temperature=1e-4", "disorder.J=100",
+                                      "disorder.W=0", "model.N=2"])
+def test_electron_linear_extremes_run_or_refuse_in_one_line(tmp_path, capsys, override):
+    """Issue 9 "Extremes": [linear] at T = 1e-4 or J = 100 ended in a ValueError traceback;
+    at W = 0 (bare start) the energies are equal and Eq. 21 diverges: refused up front."""
+    path = tmp_path / "extreme.toml"
+    path.write_text(ELECTRON + "[linear]\n")
+    code = cli.main(["run", str(path), "--out", str(tmp_path / "x.h5"), "--quiet",
+                     "--set", override])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if override == "disorder.W=0":
+        assert code == 2 and err.strip().startswith("kmc: disorder.W: ")
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.h5").exists()
+    else:
+        assert code == 0, err

@@ -188,3 +188,51 @@ def test_read_only_directory_is_one_line(tmp_path):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)
+
+
+def test_resume_with_another_checkpoint_interval_is_accepted(tmp_path, monkeypatch):
+    """checkpoint_interval says how often to save, not what is computed: a KMC realization
+    interrupted with one interval resumes from its checkpoint with another (it was refused
+    as 'belongs to another run'), bit for bit; a result file accepts it too."""
+    from dataclasses import replace
+
+    from kmc import TLSSystem
+    from kmc.dynamics import DynamicsParams, run as dyn_run, simulate
+
+    class Stop(Exception):
+        pass
+
+    system = TLSSystem.random(np.random.default_rng(1), 30, delta0_min=0.03, delta0_max=0.3)
+    params = DynamicsParams(temperature=0.3, t_min=1.0, t_max=1e4, n_times=12, replicas=2,
+                            chunk_trials=100, checkpoint_interval=0.0,
+                            mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
+    mf = np.zeros(30)
+    continuous = simulate(system, params, seed=4, mean_field=mf)
+    calls = {"n": 0}
+
+    def stop_after_five():
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise Stop
+
+    path = tmp_path / "r.ckpt"
+    monkeypatch.setattr(dyn_run, "_after_chunk", stop_after_five)
+    with pytest.raises(Stop):
+        simulate(system, params, seed=4, checkpoint=path, mean_field=mf)
+    assert path.exists()
+    monkeypatch.setattr(dyn_run, "_after_chunk", None)
+    resumed = simulate(system, replace(params, checkpoint_interval=30.0), seed=4,
+                       checkpoint=path, mean_field=mf)
+    np.testing.assert_array_equal(resumed.deviation.mean, continuous.deviation.mean)
+    assert resumed.counters == continuous.counters
+
+    text = tmp_path / "dyn.toml"
+    text.write_text(TEXT.format(n=20, r=2) + "[dynamics]\nreplicas = 2\nn_times = 4\n"
+                    "t_min = 0.1\nt_max = 10.0\nmc_sampling_sweeps = 20\n"
+                    "mc_equilibration_sweeps = 10\n")
+    out = tmp_path / "dyn.h5"
+    assert kmc("run", text, "--out", out, "--quiet", cwd=tmp_path).returncode == 0
+    assert not Path(str(out) + ".checkpoints").exists()   # emptied and removed at the end
+    again = kmc("run", text, "--out", out, "--quiet", "--set",
+                "dynamics.checkpoint_interval=5.0", cwd=tmp_path)
+    assert again.returncode == 0 and "(0 computed, 4 already done" in again.stdout, again

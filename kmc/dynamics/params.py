@@ -11,7 +11,8 @@ import numpy as np
 from kmc.errors import ConfigError
 from kmc.model import check_temperature
 
-METHODS = ("kmc", "exact")
+METHODS = ("kmc", "exact", "meanfield")
+HOP_ENERGIES = ("pair", "kmc", "mean_field")
 KERNELS = ("fast", "reference")
 PROTOCOLS = ("quench", "pulse", "state", "response")
 
@@ -38,8 +39,9 @@ class DynamicsParams:
     ----------
     temperature : float
         T at which the system evolves (the final temperature), > 0.
-    method : "kmc" or "exact"
-        Kinetic Monte Carlo, or the master equation over all configurations (small N).
+    method : "kmc", "exact" or "meanfield"
+        Kinetic Monte Carlo, the master equation over all configurations (small N), or the
+        deterministic mean-field rate equations (kmc.dynamics.meanfield_dynamics).
     kernel : "fast" or "reference"
         KMC kernel: exact thinning (default) or the slow Gillespie reference.
     protocol : "quench", "pulse", "state" or "response"
@@ -86,10 +88,20 @@ class DynamicsParams:
         Wall-clock seconds between checkpoints (only with a checkpoint path).
     chunk_trials : int
         Trials per kernel call; checkpoints are written between calls.
+    meanfield_rtol, meanfield_atol : float
+        method "meanfield": integrator tolerances (relative; absolute per site).
+    hop_energy : "pair", "kmc" or "mean_field"
+        method "meanfield", electron glass: hop energy of the rate equations
+        (kmc.dynamics.meanfield_dynamics.ElectronMeanField).
+    resonance_width : float
+        method "meanfield", electron glass: width (units of J) rounding off the divergence
+        of the Miller-Abrahams factor at dH = 0; 0 is the exact factor, with which a
+        quench usually stops at a resonance (docs/meanfield-dynamics.md).
     """
 
     temperature: float = field(metadata={"doc": "T, from [model]"})
-    method: str = _key("kmc", "kinetic Monte Carlo or master equation", "one of 'kmc', 'exact'")
+    method: str = _key("kmc", "kinetic Monte Carlo, master equation or mean-field rate "
+                       "equations", "one of 'kmc', 'exact', 'meanfield'")
     kernel: str = _key("fast", "KMC kernel", "one of 'fast', 'reference'")
     protocol: str = _key("quench", "experiment",
                          "one of 'quench', 'pulse', 'state', 'response'")
@@ -119,6 +131,12 @@ class DynamicsParams:
     checkpoint_interval: float = _key(600.0, "seconds between checkpoints", ">= 0 (0: none), finite")
     chunk_trials: int = field(default=1_000_000, metadata={
         "doc": "trials per kernel call (API only)"})
+    meanfield_rtol: float = _key(1e-6, "meanfield: relative integrator tolerance", "> 0, < 1")
+    meanfield_atol: float = _key(1e-9, "meanfield: absolute tolerance per site", "> 0, finite")
+    hop_energy: str = _key("pair", "meanfield, electron: hop energy",
+                           "one of 'pair', 'kmc', 'mean_field'")
+    resonance_width: float = _key(0.0, "meanfield, electron: Miller-Abrahams resonance "
+                                  "width, units of J (0: exact)", ">= 0, finite")
 
     def __post_init__(self):
         def need(ok, key, msg, value):
@@ -151,6 +169,13 @@ class DynamicsParams:
              self.mc_sampling_sweeps)
         need(self.checkpoint_interval >= 0, "checkpoint_interval", "must be >= 0",
              self.checkpoint_interval)
+        need(0 < self.meanfield_rtol < 1, "meanfield_rtol", "must be > 0 and < 1",
+             self.meanfield_rtol)
+        need(self.meanfield_atol > 0, "meanfield_atol", "must be > 0", self.meanfield_atol)
+        need(self.hop_energy in HOP_ENERGIES, "hop_energy", f"expected one of {HOP_ENERGIES}",
+             self.hop_energy)
+        need(self.resonance_width >= 0, "resonance_width", "must be >= 0",
+             self.resonance_width)
         need(self.aging_time >= 0, "aging_time", "must be >= 0", self.aging_time)
         need(self.anneal_temperature > 0, "anneal_temperature", "must be > 0",
              self.anneal_temperature)

@@ -1,4 +1,5 @@
-"""Driver: one realization's time-domain experiment, by kinetic Monte Carlo or exactly.
+"""Driver: one realization's time-domain experiment, by kinetic Monte Carlo, exactly or by
+the mean-field rate equations.
 
 ``simulate(system, params, seed, point, realization)`` prepares the initial states, runs
 the replicas (or propagates the master equation) and returns a DynamicsResult with every
@@ -15,7 +16,7 @@ shared by its perturbed and its twin trajectory.
 """
 import dataclasses
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from kmc.storage import checkpoint as ckpt
 from kmc.dynamics.counters import N_COUNTERS, counter_totals
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
 from kmc.dynamics.master import MasterEquation
+from kmc.dynamics import meanfield_dynamics as mfd
 from kmc.dynamics.observables import Baseline, Curve, deviation_curve, replica_curve
 from kmc.dynamics.params import DynamicsParams
 from kmc.dynamics.preparation import (annealed_state, equilibrium_states, mean_field_baseline,
@@ -165,6 +167,9 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
     mf, mf_ok = _mean_field(system, params, mean_field, seed, point, realization)
     if params.method == "exact":
         return _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok)
+    if params.method == "meanfield":
+        return _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf,
+                                   mf_ok, prep_rng)
     return _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
                          prep_rng, seed, point, realization, checkpoint)
 
@@ -213,8 +218,10 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
     saver = None
     if checkpoint is not None:
         key = (system.model, n, float(np.sum(prefactors)), float(states.sum()))
+        # how often to save is not part of what is computed: a resume may change it
         saver = ckpt.ReplicaCheckpoints(
-            checkpoint, ckpt.fingerprint(key, seed, point, realization, repr(params)),
+            checkpoint, ckpt.fingerprint(key, seed, point, realization,
+                                         repr(replace(params, checkpoint_interval=0.0))),
             params.checkpoint_interval)
         loaded = saver.resume(rng)
         if loaded is not None:
@@ -400,6 +407,68 @@ def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_o
         Curve(x, zero), Curve(x - equilibrium.excitations, zero),
         Curve(np.abs(occ - equilibrium.occupation).sum(axis=1), zero),
         Curve(occ, np.zeros_like(occ)), equilibrium, mf, stationary, 1, {}, mf_ok)
+
+
+def mean_field_model(system, params, prefactors, pairs, bias=None):
+    """The mean-field rate equations of the system's model with the KMC's rates."""
+    if system.model == "tls":
+        return mfd.TLSMeanField(system, params.temperature, prefactors, bias=bias)
+    return mfd.ElectronMeanField(system, params.temperature, pairs, prefactors,
+                                 site_energies=bias, hop_energy=params.hop_energy,
+                                 resonance_width=params.resonance_width)
+
+
+def _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
+                        prep_rng):
+    """One deterministic trajectory of the mean-field rate equations (docs/model.md section 4).
+
+    Start: the given state, or the replica mean of the same prepared states the KMC
+    starts from (same PREPARATION draws, so the same states): the product state closest
+    to the KMC's initial ensemble. Baselines: ``equilibrium`` is the mean-field solution
+    at T (Eq. 4 / Eq. 20), ``stationary`` the fixed point the trajectory ends at (Newton
+    from its last state). Counters: integrator steps and evaluations.
+    """
+    times = params.times()
+    if params.protocol == "state":
+        states = initial[None, :]
+    else:
+        t0 = params.temperature if params.protocol == "pulse" else params.initial_temperature
+        states = equilibrium_states(system, t0, prep_rng, params.replicas,
+                                    params.mc_preparation_sweeps)
+    start = states.mean(axis=0, dtype=float)
+    if system.model == "tls":
+        start = 2.0 * start          # well polarization <2 S_i>, the KMC's occupation
+    model = mean_field_model(system, params, prefactors, pairs)
+    pulse = None
+    if biased is not None and params.waiting_time > 0:
+        pulse = mean_field_model(system, params, prefactors, pairs, bias=biased)
+    traj = mfd.integrate(model, start, times, rtol=params.meanfield_rtol,
+                         atol=params.meanfield_atol, pulse_model=pulse,
+                         waiting_time=params.waiting_time)
+    if not traj.success:
+        key = "dynamics.resonance_width" if system.model == "electron" \
+            and params.resonance_width == 0 else "dynamics.meanfield_rtol"
+        raise ConfigError(key, f"the mean-field integration stopped: {traj.message} "
+                          "(docs/meanfield-dynamics.md)")
+    end = mfd.stationary_state(model, traj.states[-1])
+    e_end, x_end = model.observables(end.state)
+    stationary = Baseline(e_end, 0.0, x_end, 0.0, end.state, "meanfield_stationary")
+    equilibrium = mf
+    counters = {"steps": traj.n_steps, "rhs_evaluations": traj.nfev,
+                "jacobian_evaluations": traj.njev, "lu_factorizations": traj.nlu,
+                "stationary_converged": int(end.converged)}
+    return DynamicsResult(
+        system.model, "meanfield", times, _deterministic(traj.energy),
+        _deterministic(traj.energy - equilibrium.energy), _deterministic(traj.excitations),
+        _deterministic(traj.excitations - equilibrium.excitations),
+        _deterministic(np.abs(traj.states - equilibrium.occupation).sum(axis=1)),
+        Curve(traj.states, np.zeros_like(traj.states)), equilibrium, mf, stationary, 1,
+        counters, mf_ok)
+
+
+def _deterministic(values):
+    """A deterministic curve: the values with zero standard error."""
+    return Curve(np.asarray(values, dtype=float), np.zeros(np.shape(values)))
 
 
 def _exact_baseline(me, p, source):

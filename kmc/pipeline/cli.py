@@ -56,6 +56,10 @@ def _parser():
                      help="override a run-file value, e.g. --set model.N=200 (repeatable)")
     run.add_argument("--no-figures", action="store_true", help="do not write PNG figures")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="also print debug messages (flushes, rewrites, timings)")
+    run.add_argument("--log", metavar="FILE",
+                     help="append every message, with its time, to FILE")
     check = sub.add_parser("check", help="validate a run file without running it")
     check.add_argument("file")
     check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -69,16 +73,30 @@ def _parser():
     return parser
 
 
-def _logging():
-    """Messages of the ``kmc`` logger as ``kmc: ...`` lines on stderr."""
+def _logging(verbose=False, log_file=None):
+    """Messages of the ``kmc`` logger: ``kmc: ...`` lines on stderr (INFO and up; DEBUG
+    with -v) and, with --log FILE, every message with its time in FILE (appended)."""
     import logging
     logger = logging.getLogger("kmc")
-    if not any(getattr(h, "_kmc_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("kmc: %(message)s"))
+    for handler in [h for h in logger.handlers if getattr(h, "_kmc_cli", False)]:
+        logger.removeHandler(handler)
+        handler.close()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("kmc: %(message)s"))
+    stderr.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handlers = [stderr]
+    if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError("--log", f"cannot write {log_file} ({exc.strerror})") from None
+        handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handlers[-1].setLevel(logging.DEBUG)
+    for handler in handlers:
         handler._kmc_cli = True
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
 
 
 def main(argv=None, *, after_run=None):
@@ -96,8 +114,8 @@ def main(argv=None, *, after_run=None):
     if args.command == "keys":
         sys.stdout.write(config_module.key_reference(markdown=args.markdown))
         return 0
-    _logging()
     try:
+        _logging(getattr(args, "verbose", False), getattr(args, "log", None))
         if args.command == "show":
             return _show(args.file)
         config = config_module.load(args.file, args.set)
@@ -140,9 +158,11 @@ def _run(config, args, after_run):
     if after_run is not None and args.no_figures:  # the stored config keeps its own value
         def hook(path, cfg):
             return after_run(path, replace(cfg, output=replace(cfg.output, figures=False)))
+    import logging
+    log = logging.getLogger("kmc")
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.formatwarning = lambda msg, *a, **k: f"kmc: warning: {msg}\n"
+        warnings.showwarning = lambda msg, *a, **k: log.warning("warning: %s", msg)
         summary = run(config, out=args.out, workers=args.workers, backend=args.backend,
                       progress=not args.quiet, resume=args.resume, overwrite=args.overwrite,
                       after_run=hook)

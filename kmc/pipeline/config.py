@@ -6,7 +6,7 @@ what was found. ``[sweep]`` expands a run into points, each a complete ``RunConf
 
 Layout of a run file (all tables optional except ``[model]``)::
 
-    [model]     name, N, dimension, density, temperature, filling, a, xi, gamma0
+    [model]     name, N, dimension, density, box, temperature, filling, a, xi, gamma0
     [disorder]  W, J, delta0_min, delta0_max
     [solver]    tol, max_sweeps, init, anneal, precision
     [linear]    linearized rates per realization (present = enabled)
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from kmc.dynamics.params import DynamicsParams
 from kmc.errors import ConfigError
+from kmc.geometry import BOX_KINDS, paper_density
 from kmc.model import check_temperature
 
 MODELS = ("tls", "electron")
@@ -83,7 +84,13 @@ class ModelConfig:
     name: str = _spec("tls", _choice(*MODELS), "model: 'tls' or 'electron'")
     N: int = _spec(1000, _at_least(2), "number of sites")
     dimension: int = _spec(0, _choice(0, 1, 2, 3), "1, 2 or 3; 0 means the model's default (TLS 3, electron 2)")
-    density: float = _spec(1.0, _positive, "sites per unit volume (lengths in r_nn)")
+    density: float = _spec(1.0, _positive, "sites per unit volume; distances and xi in that "
+                                           "length unit, J the interaction at unit distance "
+                                           "(density 1: unit = r_nn)")
+    box: str = _spec("fixed-density", _choice(*BOX_KINDS),
+                     "geometry: 'fixed-density' (side (N/density)^(1/d)) or 'paper' (side "
+                     "N^(1/d) - 1 of the paper's scripts: each point's density is set to "
+                     "N / (N^(1/d) - 1)^d, which grows as N shrinks; model.density not set)")
     temperature: float = _spec(0.05, check_temperature, "T in units of J")
     filling: float = _spec(0.5, _unit_interval, "electron glass: K = M / N")
     a: float = _spec(1.0, _positive, "TLS phonon prefactor: rates a Delta0^2 ..., time in 1/(a J^3)")
@@ -158,11 +165,13 @@ class EnsembleConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     path: str = _spec("results/run.h5", None, "result file")
-    figures: bool = _spec(True, None, "write PNG figures next to the result file")
+    figures: bool = _spec(True, None, "write figures next to the result file")
     dos_bins: int = _spec(120, _positive, "bins of the DOS histogram")
     dos_range: tuple = _spec((), None, "[lo, hi] of the DOS histogram; [] = automatic",
                             item="float")
     flush_seconds: float = _spec(10.0, _non_negative, "how often finished work is written")
+    format: str = _spec("png", _choice("png", "pdf", "svg"),
+                        "figure files: png (150 dpi, screen), pdf or svg (vector, print)")
 
 
 @dataclass(frozen=True)
@@ -267,6 +276,12 @@ class RunConfig:
             if not 0 < electrons < m.N:
                 problems.add("model.filling",
                              f"gives {electrons} electrons on {m.N} sites; need 0 < M < N")
+        if m.box == "paper" and ("model.density" in dict(self.sweep.axes)
+                                 or m.density not in (1.0, paper_density(m.N, m.d))):
+            # a stored point holds the density that the paper's box gave it
+            problems.add("model.density", "is set from N by model.box = 'paper' "
+                                          "(N / (N^(1/d) - 1)^d); remove it or use "
+                                          "model.box = 'fixed-density'")
         # delta0_min = delta0_max is a legitimate single-Delta0 ensemble
         if dis.delta0_min > dis.delta0_max:
             problems.add("disorder.delta0_min",
@@ -281,6 +296,14 @@ class RunConfig:
             # empty placeholder state stands in for it here
             with problems.catch():
                 self.dynamics_params(initial_state=() if state else None)
+        if (m.name == "electron" and self.linear.enabled and dis.W == 0
+                and self.solver.init == "bare"):
+            # eps_i = 0 and uniform initial fields: the uniform solution E_i = 0 is a fixed
+            # point the solver never leaves, and Eq. 21 diverges at equal energies
+            problems.add("disorder.W", "the electron glass at W = 0 with solver.init = "
+                                       "'bare' stays at the uniform mean field (all energies "
+                                       "equal), where the linearized rates (Eq. 21) diverge; "
+                                       "use W > 0 or solver.init = 'random'")
         out = self.output
         if out.dos_range:
             if not (len(out.dos_range) == 2 and out.dos_range[0] < out.dos_range[1]):
@@ -379,6 +402,9 @@ class RunConfig:
             if sw.W_over_T > 0:
                 config = config.with_value("model.temperature",
                                            config.disorder.W / sw.W_over_T)
+            if config.model.box == "paper":
+                config = config.with_value("model.density",
+                                           paper_density(config.model.N, config.model.d))
             out.append((values, replace(config, sweep=SweepConfig())))
         return out
 

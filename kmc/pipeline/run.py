@@ -100,6 +100,10 @@ def _compute(config, writer, progress):
     ens = config.ensemble
     todo = writer.todo()
     total = len(writer.points) * ens.realizations
+    log.debug("%s: %d point(s) x %d realization(s), %d to compute, workers %s, backend %s",
+              writer.path, len(writer.points), ens.realizations, len(todo), ens.workers,
+              ens.backend)
+    started = time.monotonic()
     edges = [dos_edges(point_config) for _, point_config in writer.points]
     tasks = [((p, k), (writer.points[p][1], ens.seed, p, k, edges[p])) for p, k in todo]
     not_converged = 0
@@ -120,4 +124,6 @@ def _compute(config, writer, progress):
                 last_flush = time.monotonic()
     finally:
         writer.flush()  # whatever finished is kept, also on Ctrl-C or an error
+    log.debug("%s: %d realization(s) computed in %.3g s", writer.path, len(todo),
+              time.monotonic() - started)
     return RunSummary(writer.path, len(todo), total - len(todo), not_converged)
