@@ -64,19 +64,20 @@ def tls_prediction(rates, c, times, t0, equilibrium=None, replicas=None):
 
 
 def electron_prediction(system, fields, mu, temperature, xi, gamma0, c, times, t0,
-                        equilibrium=None, replicas=None):
+                        equilibrium=None, replicas=None, pairs=None):
     """Predicted |dn|(t): sum_i |(e^(A (t - t0)) c)_i| with A of Eqs. 22-23 (no interaction
     term), or the expected replica-averaged estimator with ``equilibrium``/``replicas``.
 
     dx/dt = A x is integrated with an implicit stiff solver (BDF, exact Jacobian A,
     rtol 1e-8): the eigendecomposition route through the symmetrized matrix needs
     D^-1/2 c, whose condition number e^(|E|/2T) destroys the slow modes when some
-    occupations are frozen.
+    occupations are frozen. ``pairs``: the KMC's hop pairs, so that the prediction and the
+    simulation use one set of processes (None: all pairs).
     """
     from scipy.integrate import solve_ivp
 
     from kmc.solvers.linear import electron_rate_matrix
-    a = electron_rate_matrix(system, fields, mu, temperature, xi, gamma0)
+    a = electron_rate_matrix(system, fields, mu, temperature, xi, gamma0, pairs=pairs)
     dt = np.maximum(np.asarray(times, dtype=float) - t0, 0.0)
     c = np.asarray(c, dtype=float)
     later = dt > 0

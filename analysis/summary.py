@@ -24,6 +24,7 @@ only writes what is computed here (``kmc.storage.store.write_derived``).
 import numpy as np
 
 import kmc
+from kmc.dynamics.electron_engine import hop_pairs
 from kmc.statistics import mean_sem
 from kmc.storage import store
 from kmc.storage.schema import DYNAMICS_CURVES
@@ -165,10 +166,13 @@ def _comparison(res, p, realizations, config, linear, dynamics, datasets, attrs)
             pred = cmp.tls_prediction(rates[i], c, times, times[0], eq, replicas)
             raw.append(cmp.tls_prediction(rates[i], c, times, times[0]))
         else:
-            args = (res.system(int(k), p), fields[i], mu[i], m.temperature, m.xi, m.gamma0, c,
-                    times, times[0])
-            pred = cmp.electron_prediction(*args, eq, replicas)
-            raw.append(cmp.electron_prediction(*args))
+            system = res.system(int(k), p)
+            # the KMC's hop pairs: one set of processes for simulation and prediction
+            pairs = hop_pairs(system.distances, config.dynamics.hop_cutoff)[0]
+            args = (system, fields[i], mu[i], m.temperature, m.xi, m.gamma0, c, times,
+                    times[0])
+            pred = cmp.electron_prediction(*args, eq, replicas, pairs=pairs)
+            raw.append(cmp.electron_prediction(*args, pairs=pairs))
         predictions.append(pred)
         c0.append(np.abs(c).sum())
     pred_mean, pred_se = mean_sem(predictions)

@@ -532,3 +532,52 @@ def test_response_run_file_stores_what_simulate_returns(tmp_path, model, n, extr
     np.testing.assert_allclose(point.measured.mean, rows.mean(axis=0), rtol=1e-12)
     out, fit = est.aging_figure(tmp_path / "r.h5")
     assert out.is_file() and np.isfinite(fit.amplitude)
+
+
+def test_electron_comparison_predicts_on_the_kmc_pairs(tmp_path):
+    """Issue 11, one set of processes: the stored electron-glass comparison (quench
+    against the linear prediction) uses the KMC's hop pairs; with a short cut-off it
+    equals the prediction on those pairs and differs from the all-pairs one."""
+    import kmc
+    from analysis import compare as cmp
+    from analysis.run import run
+    from kmc.pipeline import config as config_module
+    text = """
+[model]
+name = "electron"
+N = 20
+temperature = 0.3
+xi = 0.5
+[linear]
+[dynamics]
+hop_cutoff = 1.2
+replicas = 3
+t_min = 0.01
+t_max = 10.0
+n_times = 5
+mc_sampling_sweeps = 50
+mc_equilibration_sweeps = 20
+[ensemble]
+realizations = 2
+seed = 4
+[output]
+flush_seconds = 0.0
+"""
+    run(config_module.loads(text), out=tmp_path / "e.h5", progress=False)
+    res = kmc.load(tmp_path / "e.h5")
+    m = res.points[0].config.model
+    times = res.dataset("dynamics/times")
+    raw = []
+    for k in (0, 1):
+        real = res.realization(k)
+        system = real["system"]
+        c = res.dataset("dynamics/occupation")[k, 0] - \
+            res.dataset("dynamics/equilibrium_occupation")[k]
+        args = (system, real["fields"], real["mu"], m.temperature, m.xi, m.gamma0, c, times,
+                times[0])
+        pairs, _ = hop_pairs(system.distances, 1.2)
+        raw.append((cmp.electron_prediction(*args, pairs=pairs),
+                    cmp.electron_prediction(*args)))
+    stored = res.dataset("comparison/predicted_raw")
+    np.testing.assert_allclose(stored, np.mean([r[0] for r in raw], axis=0), rtol=1e-10)
+    assert not np.allclose(stored, np.mean([r[1] for r in raw], axis=0), rtol=1e-3)

@@ -60,6 +60,7 @@ two-level solution x_i(t) - x_i^eq = e^(-lambda_i t) (x_i^eq(h_i + F g_i) - x_i^
 nonsymmetric B (the slow reference the tests hold the fast path to).
 """
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,6 +137,10 @@ def tls_linearization(system, fields, temperature, a=1.0, interactions=True, ref
     if refine:
         fixed_point = tls_rate_fixed_point(system, fields, temperature)
         fields = fixed_point.fields
+        if not fixed_point.converged:
+            warnings.warn(f"rate fixed point not converged (residual "
+                          f"{fixed_point.residual:.3g} J); prediction kept, status in "
+                          "Linearization.fixed_point")
     lam, q, s = _coupling_weights(system, fields, temperature, a)
     if np.any(fields == 0.0):
         raise ValueError("fields: a mean-field Delta'_i is exactly 0, where the Ising "
