@@ -4,7 +4,7 @@ After every event these recompute every rate from the current fields with the mo
 rate functions, draw the waiting time from the exact total rate and pick the event by a
 linear search of the cumulative rates. No bounds, windows or trees: they are the yardstick
 the fast thinning kernels (tls_engine, electron_engine) are tested against, and the
-"naive" loop the benchmark compares with. Same arguments, outputs and stopping contract
+"naive" loop the benchmark compares with. Same arguments (including the per-process ``executions`` counts), outputs and stopping contract
 (at most ``budget`` events, stop between events) as the fast kernels.
 """
 import numba
@@ -19,8 +19,8 @@ from kmc.dynamics.tls_engine import state_factor
 
 @numba.njit(cache=True)
 def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature,
-                         scalars, counters, times, rng, budget, energy_out, exc_out,
-                         config_out):
+                         scalars, counters, executions, times, rng, budget, energy_out,
+                         exc_out, config_out):
     n = spins.shape[0]
     n_times = times.shape[0]
     rates = np.empty(n)
@@ -57,6 +57,7 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
         s_old = spins[i]
         energy -= 2.0 * s_old * fields[i]
         spins[i] = -s_old
+        executions[0 if s_old < 0.0 else 1, i] += 1
         for j in range(n):
             fields[j] += couplings[i, j] * s_old
         counters[EVENTS] += 1
@@ -68,8 +69,8 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
 
 @numba.njit(cache=True)
 def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b,
-                              pair_c, prefactors, temperature, scalars, counters, times, rng,
-                              budget, energy_out, exc_out, config_out):
+                              pair_c, prefactors, temperature, scalars, counters, executions,
+                              times, rng, budget, energy_out, exc_out, config_out):
     n = occ.shape[0]
     n_pairs = pair_a.shape[0]
     n_times = times.shape[0]
@@ -114,6 +115,7 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
         energy += energies[j] - energies[i] - interactions[i, j]
         occ[i] = 0
         occ[j] = 1
+        executions[0 if i == pair_a[p] else 1, p] += 1
         for m in range(n):
             energies[m] += interactions[j, m] - interactions[i, m]
         counters[EVENTS] += 1

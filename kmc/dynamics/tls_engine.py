@@ -94,11 +94,13 @@ def _record(k_from, k_to, spins, fields, energy, energy_out, exc_out, config_out
 
 @numba.njit(cache=True, error_model="numpy")
 def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature, width,
-                     lo, hi, tree, scalars, counters, times, rng, budget,
+                     lo, hi, tree, scalars, counters, executions, times, rng, budget,
                      energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
-    scalars = [clock, energy]; counters as EVENTS..RECENTRES. Stops only between trials,
+    scalars = [clock, energy]; counters as EVENTS..RECENTRES; executions (2, N) counts the
+    accepted flips of each TLS to S = +1/2 (row 0) and to S = -1/2 (row 1), which the
+    temporal acceleration (kmc.dynamics.acceleration) reads. Stops only between trials,
     so a run split into chunks draws exactly the same random numbers as a single call.
     """
     n = spins.shape[0]
@@ -135,6 +137,7 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
         energy -= 2.0 * s_old * fields[i]
         spins[i] = -s_old
         counters[EVENTS] += 1
+        executions[0 if s_old < 0.0 else 1, i] += 1
         # the update loop only counts the fields that left their window (a branch-free
         # loop that vectorizes); a second pass finds and re-centres them if there are any
         left = 0
@@ -174,7 +177,7 @@ class TLSEngine:
     A state is a dict of arrays: ``config`` (N,) S_i = +-1/2, ``fields`` (N,) h_i,
     ``lo``/``hi`` (N,) windows, ``tree`` (2P,) bounds, ``scalars`` [clock, energy],
     ``counters`` (5,) int64 (events, trials, next grid index, bound violations,
-    re-centrings).
+    re-centrings), ``executions`` (2, N) int64 flips of each TLS to +1/2 and to -1/2.
     """
 
     model = "tls"
@@ -210,7 +213,8 @@ class TLSEngine:
         energy = tls_energy(spins, self.bias, self.couplings)
         state = {"config": spins, "fields": fields, "lo": np.empty(self.n_sites), "hi": np.empty(self.n_sites),
                  "tree": new_tree(self.n_sites), "scalars": np.array([0.0, energy]),
-                 "counters": np.zeros(5, dtype=np.int64)}
+                 "counters": np.zeros(5, dtype=np.int64),
+                 "executions": np.zeros((2, self.n_sites), dtype=np.int64)}
         self.refresh(state)
         return state
 
@@ -236,13 +240,15 @@ class TLSEngine:
         if self.kernel == "fast":
             _thinning_kernel(state["config"], state["fields"], self.couplings, self.prefactors,
                              self.delta0_sq, self.temperature, self.width, state["lo"],
-                             state["hi"], state["tree"], state["scalars"], state["counters"], times, rng,
+                             state["hi"], state["tree"], state["scalars"], state["counters"],
+                             state["executions"], times, rng,
                              int(budget), out["energy"], out["excitations"], out["config"])
         else:
             from kmc.dynamics.reference import tls_reference_kernel
             tls_reference_kernel(state["config"], state["fields"], self.couplings,
                                  self.prefactors, self.delta0_sq, self.temperature,
-                                 state["scalars"], state["counters"], times, rng, int(budget),
+                                 state["scalars"], state["counters"], state["executions"],
+                                 times, rng, int(budget),
                                  out["energy"], out["excitations"], out["config"])
         return bool(state["counters"][NEXT_TIME] >= times.shape[0])
 
