@@ -1,7 +1,6 @@
 """Figures of a result file, written as PNG next to it (headless Agg backend)."""
 from pathlib import Path
 
-import h5py
 import matplotlib
 import numpy as np
 
@@ -9,8 +8,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import kmc  # noqa: E402
-
-from .dos import dos_from_file  # noqa: E402
 
 _MARKERS = ("*", "s", "^", "o", "d", "v", "x", "+")
 
@@ -29,7 +26,8 @@ def dos_figure(path, out=None):
     res = kmc.load(path)
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
     for p, point in enumerate(res.points):
-        edges, mean, sem, used = dos_from_file(res, p)
+        dos = res.dos(p)
+        edges, mean, sem, used = dos.edges, dos.mean, dos.sem, dos.n_used
         centres = 0.5 * (edges[1:] + edges[:-1])
         label = f"{point_label(point.values, point.config)} ({used} real.)"
         ax.errorbar(centres, mean, yerr=sem, marker=_MARKERS[p % len(_MARKERS)], ms=3,
@@ -69,16 +67,12 @@ def rates_figure(path):
     res = kmc.load(path)
     logs, lins, fits, cuts, labels = [], [], [], [], []
     for p, point in enumerate(res.points):
-        with h5py.File(path, "r") as f:
-            lin = f[f"glassrelax/points/p{p:04d}/linear"]
-            logs.append((lin["log_edges"][()], lin["log_mean"][()], lin["log_sem"][()]))
-            if "lin_edges" in lin:
-                lins.append((lin["lin_edges"][()], lin["lin_mean"][()], lin["lin_sem"][()]))
-            a = lin.attrs
-            fits.append(InverseRateFit(a["fit_amplitude"], a["fit_amplitude_se"],
-                                       a["fit_chi2_dof"], a["fit_exponent"],
-                                       a["fit_exponent_se"], 0) if "fit_amplitude" in a else None)
-            cuts.append((a["lambda_min"], a["lambda_max"]))
+        lin = res.linear(p)
+        logs.append((lin.log_edges, lin.log_mean, lin.log_sem))
+        if lin.lin_edges is not None:
+            lins.append((lin.lin_edges, lin.lin_mean, lin.lin_sem))
+        fits.append(InverseRateFit(**lin.fit, n_bins=0) if lin.fit is not None else None)
+        cuts.append((lin.lambda_min, lin.lambda_max))
         labels.append(point_label(point.values, point.config))
     fig = rate_distribution_figure(logs, lins if len(lins) == len(logs) else None, fits, cuts,
                                    labels, rate_unit=_rate_unit(res))
@@ -90,15 +84,13 @@ def prediction_figure(path):
     logarithmic forms (Section III)."""
     from analysis.plots_rates import relaxation_figure
     from analysis.relaxation import RelaxationSeries
-    with h5py.File(path, "r") as f:
-        lin = f["glassrelax/points/p0000/linear"]
-        if "relaxation" not in lin:
-            return None
-        rel = lin["relaxation"]
-        series = RelaxationSeries(rel["times"][()], rel["mean"][()], rel["sem"][()],
-                                  rel["e1"][()], rel["log"][()], lin.attrs["lambda_min"],
-                                  lin.attrs["lambda_max"], int(lin.attrs["n_used"]))
     res = kmc.load(path)
+    lin = res.linear(0)
+    if lin is None or lin.relaxation is None:
+        return None
+    rel = lin.relaxation
+    series = RelaxationSeries(rel["times"], rel["mean"], rel["sem"], rel["e1"], rel["log"],
+                              lin.lambda_min, lin.lambda_max, lin.n_used)
     fig = relaxation_figure(series, time_unit=f"1/({_rate_unit(res)})")
     return _save(fig, path, "prediction")
 
@@ -139,20 +131,17 @@ def dynamics_figure(path):
     res = kmc.load(path)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for p, point in enumerate(res.points):
-        times = res.dataset("dynamics/times", p)
+        dyn = res.dynamics(p)
+        cmp = res.comparison(p)
+        times = dyn.times
         label = point_label(point.values, point.config)
         for ax, name in zip(axes, ("deviation", "excess_energy")):
-            mean = res.dataset(f"dynamics/ensemble/{name}", p)
-            err = res.dataset(f"dynamics/ensemble/{name}_stderr", p)
+            mean, err = dyn.mean[name], dyn.stderr[name]
             line = ax.errorbar(times, mean, yerr=err, marker=_MARKERS[p % len(_MARKERS)],
                                ms=3, lw=0.8, capsize=0, label=label)
-            if name == "deviation":
-                with h5py.File(path, "r") as f:
-                    cmp = f[f"glassrelax/points/p{p:04d}"].get("comparison")
-                    if cmp is not None:
-                        ax.plot(cmp["times"][()], cmp["predicted"][()], "--",
-                                color=line[0].get_color(), lw=1,
-                                label="linear prediction (same estimator)")
+            if name == "deviation" and cmp is not None:
+                ax.plot(cmp.times, cmp.predicted, "--", color=line[0].get_color(), lw=1,
+                        label="linear prediction (same estimator)")
     unit = "1/(a J^3)" if res.model == "tls" else "1/Gamma0"
     dev = r"$|\delta\sigma|(t)$" if res.model == "tls" else r"$|\delta n|(t)$"
     for ax, ylabel in zip(axes, (dev, "excess energy / J")):

@@ -17,29 +17,18 @@ N             ``"model.N" = [...]``                       model.N (density fixed
 
 Measures of relaxation speed (per sweep point, over its converged realizations)
 -------------------------------------------------------------------------------
-- lambda_min: the lower plateau edge of the mean density of ln(lambda) (definition in
-  ``analysis/rates.py``, steps 1-4, with the run's ``[linear]`` bins and alpha; the same
-  value as the stored summary attribute ``linear.lambda_min``). It sets the slowest
-  relaxation time 1/lambda_min of Eq. 17. Its standard error is a robust bootstrap over
-  realizations: 200 resamples (fixed seed) of the R realizations, lambda_min of each on the
-  same bins, and SE(ln lambda_min) = 1.4826 * median absolute deviation of the finite
-  resampled ln lambda_min (lambda_min_se = lambda_min * that). The stored summary's
-  ``lambda_min_se`` is the plain standard deviation of the resamples, which a few resamples
-  whose edge search lands elsewhere (small N, few realizations) can inflate by orders of
-  magnitude.
-- median rate: the geometric mean over realizations of the median of each realization's
-  rates, exp(mean_r ln median_r) (ln median_r = median of ln lambda, which for an even
-  number of rates averages the middle two in ln lambda), with the standard error of the mean of ln median_r
-  (std / sqrt(R), ddof = 1) carried to the rate as median_rate_se = median_rate * that.
-  Computed here from the stored ``rates`` (positive, finite ones; converged realizations).
-  The stored summary ``median_rate`` is the *arithmetic* mean of the medians; for rates
-  spread over many decades that mean is dominated by the largest medians and grows when
-  the medians fluctuate more, i.e. when N is small (at N = 30 TLSs it is 20 times the
-  typical median), which would fake a "slower with N" trend. ln median_r has a nearly
-  symmetric distribution, so its mean does not drift with N.
-lambda_min and lambda_min_se are read from the point summaries of the result file
-(``linear`` attributes); a file without them is summarised again from its stored ``rates``
-with the same function (``kmc.summary.rate_summary``) and its ``[linear]`` bins and alpha.
+Both are recomputed from the stored ``rates`` (positive, finite ones) with the same
+functions the point summaries use, so they equal the stored ``linear`` attributes and a
+file without summaries can still enter the table:
+
+- lambda_min: the lower plateau edge of the mean density of ln(lambda)
+  (``analysis.rates.plateau_edges``, with the run's ``[linear]`` bins and alpha). It sets
+  the slowest relaxation time 1/lambda_min of Eq. 17. Its standard error is the robust
+  bootstrap over realizations of ``analysis.rates.lambda_min_bootstrap`` (1.4826 x median
+  absolute deviation of the resampled ln lambda_min).
+- median rate: the geometric mean over realizations of each realization's median rate,
+  with its standard error (``analysis.rates.typical_median``); unlike an arithmetic mean
+  of medians it does not drift with N.
 
 Direction and significance
 --------------------------
@@ -62,10 +51,11 @@ there).
 import math
 from dataclasses import dataclass
 
-import h5py
 import numpy as np
 
 from kmc.errors import ResultFileError
+
+from .rates import lambda_min_bootstrap, typical_median
 
 # Paper Table I: + faster, - slower relaxation for an increase of the parameter.
 PAPER_SIGNS = {
@@ -200,85 +190,21 @@ def _parameter_value(parameter, config):
 
 def point_measures(results, parameter):
     """PointMeasure of every point of ``results``, ordered by increasing parameter."""
-    from kmc.storage.store import ROOT, _name
     out = []
-    with h5py.File(results.path, "r") as f:
-        for p, point in enumerate(results.points):
-            g = f[f"{ROOT}/points/{_name(p)}"]
-            if "rates" not in g:
-                raise TableError(f"{results.path}: no rates (run file without [linear])")
-            ok = np.flatnonzero(g["status"][()] == 1)
-            if ok.size == 0:
-                raise TableError(f"{results.path}: point {p} has no converged realization")
-            rates = [r[np.isfinite(r) & (r > 0)] for r in g["rates"][()][ok]]
-            lmin, lmin_se = lambda_min_bootstrap(rates, point.config.linear.bins,
-                                                 point.config.linear.alpha)
-            med, med_se = typical_median(rates)
-            out.append(PointMeasure(float(_parameter_value(parameter, point.config)),
-                                    point.config.model.temperature, int(ok.size),
-                                    lmin, lmin_se, med, med_se))
+    for p, point in enumerate(results.points):
+        if not point.config.linear.enabled:
+            raise TableError(f"{results.path}: no rates (run file without [linear])")
+        rates = results.rows("rates", p)
+        if rates.shape[0] == 0:
+            raise TableError(f"{results.path}: point {p} has no converged realization")
+        rates = [r[np.isfinite(r) & (r > 0)] for r in rates]
+        lmin, lmin_se = lambda_min_bootstrap(rates, point.config.linear.bins,
+                                             point.config.linear.alpha)
+        med, med_se = typical_median(rates)
+        out.append(PointMeasure(float(_parameter_value(parameter, point.config)),
+                                point.config.model.temperature, len(rates),
+                                lmin, lmin_se, med, med_se))
     return sorted(out, key=lambda m: m.value)
-
-
-BOOTSTRAP_SAMPLES = 200
-
-
-def lambda_min_bootstrap(rates_list, bins, alpha, samples=BOOTSTRAP_SAMPLES, seed=12345):
-    """lambda_min of a list of rate arrays and its robust bootstrap standard error.
-
-    Parameters
-    ----------
-    rates_list : sequence of (n_r,) float arrays, all > 0
-    bins : int
-        Bins of the ln(lambda) histogram.
-    alpha : float
-        Plateau-edge level (``analysis.rates.plateau_edges``).
-
-    Returns
-    -------
-    lambda_min, lambda_min_se : float
-        (module docstring); the SE is nan with fewer than 2 realizations or 2 finite
-        resamples.
-    """
-    from .rates import plateau_edges, rate_histogram
-    edges, mean, _ = rate_histogram(rates_list, bins, log=True)
-    lmin = plateau_edges(edges, mean, alpha=alpha)[0]
-    if len(rates_list) < 2 or not np.isfinite(lmin):
-        return lmin, math.nan
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(samples):
-        pick = rng.integers(0, len(rates_list), len(rates_list))
-        _, m, _ = rate_histogram([rates_list[i] for i in pick], edges, log=True)
-        boot.append(plateau_edges(edges, m, alpha=alpha)[0])
-    logs = np.log(np.array(boot))
-    logs = logs[np.isfinite(logs)]
-    if logs.size < 2:
-        return lmin, math.nan
-    mad = np.median(np.abs(logs - np.median(logs)))
-    return lmin, lmin * 1.4826 * float(mad)
-
-
-def typical_median(rates_list):
-    """Geometric mean over realizations of the per-realization median rate.
-
-    Parameters
-    ----------
-    rates_list : sequence of (n_r,) float arrays, all > 0
-
-    Returns
-    -------
-    median_rate : float
-        exp(mean_r ln median_r).
-    median_rate_se : float
-        median_rate * std_r(ln median_r) / sqrt(R) (ddof = 1); nan for R = 1.
-    """
-    # the median of ln(rates): for an even count it averages the two middle values in
-    # ln lambda, not in lambda (that would bias small realizations upward)
-    logs = np.array([np.median(np.log(r)) for r in rates_list])
-    value = float(np.exp(logs.mean()))
-    se = float(logs.std(ddof=1) / np.sqrt(logs.size)) if logs.size > 1 else math.nan
-    return value, value * se
 
 
 def table_row(path):

@@ -14,14 +14,77 @@ Electron glass, occupations n_i in {0, 1}, background charge K = M/N::
     H = sum_i eps_i (n_i - K) + sum_{i<j} C_ij (n_i - K)(n_j - K),  C_ij = e^2 / r_ij
     E_i = eps_i + sum_j C_ij (n_j - K)                               (Eq. 20)
 
-Scalar rate functions are numba-compiled so kernels can call them; the array versions
-below them are the plain NumPy definitions used everywhere else.
+The scalar functions (energy changes, field updates, rate factors, the Fermi function) are
+numba-compiled and inlined, so the kinetic engines, the reference kernels, the static Monte
+Carlo, the master equation and the mean-field solver all evaluate the same expressions, in
+the same floating-point order; the array versions below them are the plain NumPy
+definitions used everywhere else.
 """
 import math
 
 import numba
 import numpy as np
-import scipy.special
+
+from kmc.errors import ConfigError
+
+
+def check_temperature(key, value):
+    """The one check of a temperature argument: finite and > 0 (ConfigError naming ``key``).
+
+    Signature (key, value) so that kmc.pipeline.config can use it as a field check.
+    """
+    if not value > 0:
+        raise ConfigError(key, f"must be > 0, got {value}")
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be finite, got {value}")
+
+# ---------------------------------------------------------------------------------------
+# Scalar kernels (numba): energy changes and field updates
+# ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def tls_flip_energy(spin, field):
+    """dH = -2 S_i h_i of flipping S_i -> -S_i in its local field h_i (Eq. 3); scalars or
+    arrays of equal shape."""
+    return -2.0 * spin * field
+
+
+@numba.njit(cache=True, inline="always")
+def tls_field_update(field, coupling, spin_old):
+    """h_j after TLS k flipped from S_k = ``spin_old``: h_j + J_jk S_k(old)."""
+    return field + coupling * spin_old
+
+
+@numba.njit(cache=True, inline="always")
+def electron_hop_energy(site_energy_i, site_energy_j, interaction_ij):
+    """dH of a hop from occupied i to empty j: E_j - E_i - C_ij (electron-hole attraction);
+    scalars or arrays of equal shape."""
+    return site_energy_j - site_energy_i - interaction_ij
+
+
+@numba.njit(cache=True, inline="always")
+def electron_energy_update(site_energy_m, interaction_jm, interaction_im):
+    """E_m after a hop i -> j: E_m + C_jm - C_im (evaluated left to right)."""
+    return site_energy_m + interaction_jm - interaction_im
+
+
+@numba.njit(cache=True, inline="always")
+def fermi_factor(x):
+    """The Fermi function 1 / (e^x + 1) of x = (E - mu)/T; the one definition in the package.
+
+    Full relative precision in both tails: f(x) and 1 - f(x) = fermi_factor(-x) are each
+    within a few ulp, so f(x) / f(-x) = e^-x (detailed balance) holds to rounding, down to
+    the underflow of e^-x near x ~ 709. (0.5 (1 - tanh(x/2)) is exactly 0 beyond x ~ 38.)
+    Bitwise equal to scipy.special.expit(-x). e^x overflows to inf for x > 709.78, giving 0.
+    """
+    return 1.0 / (1.0 + math.exp(x))
+
+
+@numba.vectorize(["float64(float64)"], cache=True)
+def _fermi_ufunc(x):
+    return fermi_factor(x)
+
 
 # ---------------------------------------------------------------------------------------
 # Scalar kernels (numba): phonon occupations and rates
@@ -50,6 +113,17 @@ def tls_flip_rate_factor(splitting, temperature, upper):
 
 
 @numba.njit(cache=True, inline="always")
+def tls_flip_factor(delta_h, delta0_sq, temperature):
+    """State factor g of the phonon flip of a TLS whose flip costs ``delta_h`` = -2 S_i h_i.
+
+    |E| = sqrt(dH^2 + Delta0^2); emission (dH < 0, the TLS sits in its upper well) or
+    absorption otherwise (Eq. 10). The full rate is a Delta0^2 * g.
+    """
+    return tls_flip_rate_factor(math.sqrt(delta_h * delta_h + delta0_sq), temperature,
+                                delta_h < 0.0)
+
+
+@numba.njit(cache=True, inline="always")
 def miller_abrahams_factor(delta_h, temperature):
     """State factor n_B(|dH|) + Theta(-dH) of the Miller-Abrahams rate (Eq. 21).
 
@@ -63,6 +137,19 @@ def miller_abrahams_factor(delta_h, temperature):
     if delta_h < 0.0:
         return nb + 1.0
     return nb
+
+
+@numba.njit(cache=True, inline="always")
+def electron_pair_factor(occ, energies, a, b, interaction_ab, temperature):
+    """Miller-Abrahams factor of the hop of pair (a, b) from its occupied to its empty site
+    (dH from electron_hop_energy); 0 if both are occupied or both empty."""
+    if occ[a] == occ[b]:
+        return 0.0
+    if occ[a] == 1:
+        delta_h = electron_hop_energy(energies[a], energies[b], interaction_ab)
+    else:
+        delta_h = electron_hop_energy(energies[b], energies[a], interaction_ab)
+    return miller_abrahams_factor(delta_h, temperature)
 
 
 # ---------------------------------------------------------------------------------------
@@ -79,12 +166,6 @@ def tls_energy(spins, bias, couplings):
 def tls_local_fields(spins, bias, couplings):
     """h_i = Delta_i - 1/2 sum_j J_ij S_j, the energy change per unit S_i (Eq. 3)."""
     return bias - 0.5 * (couplings @ np.asarray(spins, dtype=float))
-
-
-def tls_flip_energy(spins, bias, couplings):
-    """Energy change of flipping each spin alone, H(S with S_i -> -S_i) - H(S)."""
-    spins = np.asarray(spins, dtype=float)
-    return -2.0 * spins * tls_local_fields(spins, bias, couplings)
 
 
 def tls_mean_field_map(fields, bias, couplings, temperature):
@@ -145,16 +226,23 @@ def electron_site_energies(occupations, site_energies, interactions, filling):
     return site_energies + interactions @ q
 
 
-def electron_hop_energy(site_energy_i, site_energy_j, interaction_ij):
-    """dH of a hop from occupied i to empty j: E_j - E_i - C_ij (electron-hole attraction)."""
-    return site_energy_j - site_energy_i - interaction_ij
-
-
 def fermi(energies, mu, temperature):
-    """Fermi function 1 / (e^((E - mu)/T) + 1), without overflow and with full relative
-    precision in both tails (0.5 (1 - tanh) is exactly 0 beyond E - mu ~ 38 T, which
-    breaks detailed balance of rates built from occupations)."""
-    return scipy.special.expit(-(np.asarray(energies, dtype=float) - mu) / temperature)
+    """Fermi occupations f(E_i) = 1 / (e^((E_i - mu)/T) + 1), elementwise (fermi_factor).
+
+    Full relative precision in both tails (see fermi_factor); 0.5 (1 - tanh) would be
+    exactly 0 beyond E - mu ~ 38 T, which breaks detailed balance of rates built from
+    occupations. For 1 - f(E_i) to the same precision use :func:`fermi_holes`.
+    """
+    x = (np.asarray(energies, dtype=float) - mu) / temperature
+    with np.errstate(over="ignore"):  # e^x = inf for x > 709.78 gives f = 0, as it should
+        return _fermi_ufunc(x)
+
+
+def fermi_holes(energies, mu, temperature):
+    """1 - f(E_i) = f evaluated at -(E_i - mu), to full relative precision."""
+    x = (np.asarray(energies, dtype=float) - mu) / temperature
+    with np.errstate(over="ignore"):
+        return _fermi_ufunc(-x)
 
 
 def electron_mean_field_map(energies, site_energies, interactions, filling, mu, temperature):

@@ -21,7 +21,8 @@ from kmc import ElectronSystem, TLSSystem  # noqa: E402
 from kmc.dynamics import MasterEquation  # noqa: E402
 from kmc.dynamics.acceleration import AccelerationSettings, Accelerator  # noqa: E402
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors  # noqa: E402
-from kmc.dynamics.tls_engine import EVENTS, TLSEngine  # noqa: E402
+from kmc.dynamics.counters import EVENTS  # noqa: E402
+from kmc.dynamics.tls_engine import TLSEngine  # noqa: E402
 
 
 def strong_tls(seed, n=7, decades=6, j=1.0, w=1.0, delta0_max=1.0):
@@ -81,13 +82,13 @@ def run_ensemble(engine, settings, configs, times, seed, chunk=10**7):
             state = engine.new_state(configs[r])
             while not engine.advance(state, times, rng, chunk, out):
                 pass
-            estimate[r] = state["counters"][EVENTS]
+            estimate[r] = state.counters[EVENTS]
         else:
             state = acc.new_state(configs[r])
             while not acc.advance(state, times, rng, chunk, out):
                 pass
-            estimate[r] = state["accel_events"][0]
-        events[r] = state["counters"][EVENTS]
+            estimate[r] = state.accel.events_unaccelerated[0]
+        events[r] = state.counters[EVENTS]
     return energy, occ.astype(float), events, estimate
 
 

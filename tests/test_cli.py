@@ -79,3 +79,36 @@ def test_run_writes_file_and_figure(tmp_path):
     proc = kmc("run", str(path), "--out", str(tmp_path / "r.h5"), "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "results:" in proc.stdout and Path(tmp_path / "r_dos.png").stat().st_size > 1000
+
+
+def test_version_show_overwrite_and_resume(tmp_path):
+    """--version; kmc show prints points, status counts and rates; --overwrite starts
+    afresh; --resume refuses a missing file; the run ends with the show summary."""
+    proc = kmc("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("kmc (glassrelax) ")
+    path = tmp_path / "lin.toml"
+    path.write_text(SMALL + "[linear]\n")
+    out = tmp_path / "r.h5"
+    proc = kmc("run", str(path), "--out", str(out), "--resume", cwd=tmp_path)
+    assert proc.returncode == 2 and "no result file to resume" in proc.stderr
+    assert not out.exists()
+    proc = kmc("run", str(path), "--out", str(out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "status: 3 converged, 0 not converged, 0 pending" in proc.stdout
+    shown = kmc("show", str(out), cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stdout.strip() in proc.stdout
+    assert "p0000: N = 30, T = 0.05, W = 1, J = 1" in shown.stdout
+    import kmc as kmc_package
+    lin = kmc_package.load(out).linear(0)
+    assert f"lambda_min = {lin.lambda_min:.4g} +- {lin.lambda_min_se:.2g}" in shown.stdout
+    with h5py.File(out, "r+") as f:   # mark the file so a rewrite from scratch is visible
+        f.attrs["marker"] = 1
+    proc = kmc("run", str(path), "--out", str(out), "--quiet", "--overwrite", cwd=tmp_path)
+    assert proc.returncode == 0 and "(3 computed, 0 already done" in proc.stdout
+    with h5py.File(out, "r") as f:
+        assert "marker" not in f.attrs
+    proc = kmc("run", str(path), "--out", str(out), "--resume", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0 and "(0 computed, 3 already done" in proc.stdout
+    missing = kmc("show", str(tmp_path / "none.h5"), cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip() == \
+        f"kmc: {tmp_path / 'none.h5'}: no such file"

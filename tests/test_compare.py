@@ -56,7 +56,7 @@ def test_compare_window_slopes_of_a_log_law():
 def test_noninteracting_kmc_run_agrees_with_prediction(tmp_path):
     """J = 0: the KMC and the linear prediction describe the same independent TLSs."""
     from kmc.pipeline import config
-    from kmc.pipeline.run import run
+    from analysis.run import run
     text = """
 [model]
 name = "tls"

@@ -9,7 +9,7 @@ from scipy import stats
 from kmc import ElectronSystem
 from kmc.dynamics import DynamicsParams, MasterEquation, simulate
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
-from kmc.dynamics.tls_engine import EVENTS, VIOLATIONS
+from kmc.dynamics.counters import EVENTS, VIOLATIONS
 
 Z = 4.0
 P_MIN = 1e-3

@@ -11,7 +11,8 @@ from scipy import stats
 
 from kmc import TLSSystem
 from kmc.dynamics import DynamicsParams, MasterEquation, simulate
-from kmc.dynamics.tls_engine import EVENTS, VIOLATIONS, TLSEngine
+from kmc.dynamics.counters import EVENTS, VIOLATIONS
+from kmc.dynamics.tls_engine import TLSEngine
 
 Z = 4.0
 P_MIN = 1e-3

@@ -6,7 +6,7 @@ import kmc
 from kmc.pipeline import config as config_module
 from kmc.solvers import linear
 from kmc.dynamics import simulate
-from kmc.pipeline.run import run
+from analysis.run import run
 
 TEXT = """
 [model]

@@ -12,7 +12,8 @@ import pytest
 import kmc
 from kmc.pipeline import config as config_module
 from kmc.storage import store
-from kmc.pipeline.run import run
+from kmc.storage.schema import Status
+from analysis.run import run
 
 RUN = """
 [model]
@@ -92,7 +93,7 @@ def test_run_interrupted_by_error_then_resumed_equals_uninterrupted(tmp_path, mo
     with pytest.raises(RuntimeError, match="node lost"):
         run(config, out=tmp_path / "split.h5", progress=False)
     status = kmc.load(tmp_path / "split.h5").dataset("status", 0)
-    assert np.all(status == store.CONVERGED)  # point 0 finished before the failure was kept
+    assert np.all(status == Status.CONVERGED)  # point 0 finished before the failure was kept
     monkeypatch.setattr(realization, "compute", original)
     summary = run(config, out=tmp_path / "split.h5", progress=False)
     assert summary.skipped == 8 and summary.computed == 4
@@ -153,7 +154,7 @@ def test_load_realization_rebuilds_disorder_and_solution(tmp_path, model):
         assert c.shape == (40, 40) and np.allclose(c, c.T) and np.all(np.diag(c) == 0)
     else:
         assert real["n_electrons"] == 20
-    assert real["status"] == store.CONVERGED and real["residual"] < 1e-7
+    assert real["status"] == Status.CONVERGED and real["residual"] < 1e-7
     with h5py.File(tmp_path / "r.h5", "r") as f:
         root = f[store.ROOT]
         assert root.attrs["schema_version"] == store.SCHEMA_VERSION

@@ -12,7 +12,7 @@ import pytest
 from analysis import table1
 from analysis.table1 import Change, Row, change, format_table, table_row, typical_median
 from kmc.pipeline import config as config_module
-from kmc.pipeline.run import run
+from analysis.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -60,8 +60,10 @@ import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import miller_abrahams_factor
-from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, TRIALS, state_factor
+from kmc.model import (electron_energy_update, electron_hop_energy, miller_abrahams_factor,
+                       tls_field_update, tls_flip_energy, tls_flip_factor)
+from kmc.dynamics.counters import EVENTS, NEXT_TIME, TRIALS
+from kmc.dynamics.state import _NamedArrays
 
 RULES = ("quasi_equilibrium", "cap")
 
@@ -136,17 +138,17 @@ def _tls_rates(spins, fields, couplings, base, delta0_sq, temperature, ptr, ids,
     whichever is larger."""
     n = spins.shape[0]
     for k in range(n):
-        x = 2.0 * spins[k] * fields[k]
-        lam[k] = base[k] * (state_factor(x, delta0_sq[k], temperature)
-                            + state_factor(-x, delta0_sq[k], temperature))
+        d_h = tls_flip_energy(spins[k], fields[k])
+        lam[k] = base[k] * (tls_flip_factor(d_h, delta0_sq[k], temperature)
+                            + tls_flip_factor(-d_h, delta0_sq[k], temperature))
     for k in range(n):
         for r in range(ptr[k], ptr[k + 1]):
             m = ids[r]
-            # a flip of k (S_k -> -S_k) changes h_m by J_km S_k(old) (tls_engine kernel)
-            x = 2.0 * spins[m] * fields[m]
-            now = base[m] * state_factor(x, delta0_sq[m], temperature)
-            x = 2.0 * spins[m] * (fields[m] + couplings[k, m] * spins[k])
-            after = base[m] * state_factor(x, delta0_sq[m], temperature)
+            now = base[m] * tls_flip_factor(tls_flip_energy(spins[m], fields[m]),
+                                            delta0_sq[m], temperature)
+            h_after = tls_field_update(fields[m], couplings[k, m], spins[k])
+            after = base[m] * tls_flip_factor(tls_flip_energy(spins[m], h_after),
+                                              delta0_sq[m], temperature)
             big[r] = max(now, after)
 
 
@@ -154,10 +156,9 @@ def _tls_rates(spins, fields, couplings, base, delta0_sq, temperature, ptr, ids,
 def _pair_factor(oa, ob, ea, eb, c_ab, temperature, both):
     """Hop factor of a pair's active hop (both: plus the reverse hop, coth(|dH|/2T));
     0 if the pair is inactive."""
-    s = oa - ob
-    if s == 0:
+    if oa == ob:
         return 0.0
-    dh = s * (eb - ea) - c_ab
+    dh = electron_hop_energy(ea, eb, c_ab) if oa == 1 else electron_hop_energy(eb, ea, c_ab)
     f = miller_abrahams_factor(dh, temperature)
     if both:
         f += miller_abrahams_factor(-dh, temperature)
@@ -195,8 +196,8 @@ def _electron_rates(occ, energies, interactions, pair_a, pair_b, pair_c, base, t
                 od = occ[d]
                 oc = 0 if c == i else (1 if c == j else oc)
                 od = 0 if d == i else (1 if d == j else od)
-                ec = energies[c] + interactions[j, c] - interactions[i, c]
-                ed = energies[d] + interactions[j, d] - interactions[i, d]
+                ec = electron_energy_update(energies[c], interactions[j, c], interactions[i, c])
+                ed = electron_energy_update(energies[d], interactions[j, d], interactions[i, d])
                 after = base[q] * _pair_factor(oc, od, ec, ed, pair_c[q], temperature, False)
             big[r] = max(now, after)
 
@@ -236,6 +237,63 @@ def _guard_scales(scales, lam, ptr, ids, big, m_sep, sweeps):
         if not changed:
             return True
     return False
+
+
+@dataclass(frozen=True, eq=False)
+class AccelerationState(_NamedArrays):
+    """Per-trajectory state of the acceleration (P processes).
+
+    scales : (P,) float, s_k in (0, 1]
+    exec_mark : (2, P) int64, the engine's executions at the last schedule point
+    index : (1,) int64, next stop point of the plan (:meth:`Accelerator.plan`)
+    last : (1,) float, time of the last schedule point (0 before the first)
+    events_unaccelerated : (1,) float, sum over executed events of 1 / s of their process
+    """
+
+    scales: np.ndarray
+    exec_mark: np.ndarray
+    index: np.ndarray
+    last: np.ndarray
+    events_unaccelerated: np.ndarray
+
+
+class AcceleratedState:
+    """An engine state (TLSState or ElectronState) with its AccelerationState.
+
+    Attribute and item access fall through to the engine state (``state.counters``,
+    ``state["config"]``); ``arrays()`` holds both, the acceleration's under ``accel_``.
+    """
+
+    _PREFIX = "accel_"
+
+    def __init__(self, engine_state, accel):
+        self.engine_state = engine_state
+        self.accel = accel
+
+    def __getattr__(self, name):
+        return getattr(self.engine_state, name)
+
+    def __getitem__(self, name):
+        return getattr(self.engine_state, name)
+
+    def arrays(self):
+        out = dict(self.engine_state.arrays())
+        out.update({self._PREFIX + k: v for k, v in self.accel.arrays().items()})
+        return out
+
+
+class _AcceleratedStateType:
+    """``from_arrays`` of an AcceleratedState over a given engine state type."""
+
+    def __init__(self, engine_state_type):
+        self.engine_state_type = engine_state_type
+
+    def from_arrays(self, arrays):
+        p = AcceleratedState._PREFIX
+        accel = {k[len(p):]: v for k, v in arrays.items() if k.startswith(p)}
+        inner = {k: v for k, v in arrays.items() if not k.startswith(p)}
+        return AcceleratedState(self.engine_state_type.from_arrays(inner),
+                                AccelerationState.from_arrays(accel))
 
 
 def _csr(lists, n):
@@ -304,25 +362,29 @@ class Accelerator:
 
     # -- per trajectory ---------------------------------------------------------------
 
+    @property
+    def n_sites(self):
+        return self.engine.n_sites
+
     def new_state(self, config):
-        """engine.new_state(config) plus the acceleration state (all scales 1)."""
+        """engine.new_state(config) with all scales 1, as an AcceleratedState."""
         self.engine.prefactors[:] = self.base
-        state = self.engine.new_state(config)
-        state["scales"] = np.ones(self.n_processes)
-        state["exec_mark"] = np.zeros((2, self.n_processes), dtype=np.int64)
-        state["accel_index"] = np.zeros(1, dtype=np.int64)
-        state["accel_last"] = np.zeros(1)
-        state["accel_events"] = np.zeros(1)
-        return state
+        inner = self.engine.new_state(config)
+        p = self.n_processes
+        accel = AccelerationState(scales=np.ones(p), exec_mark=np.zeros((2, p), dtype=np.int64),
+                                  index=np.zeros(1, dtype=np.int64), last=np.zeros(1),
+                                  events_unaccelerated=np.zeros(1))
+        return AcceleratedState(inner, accel)
 
     def advance(self, state, times, rng, budget, out):
         """Same contract as engine.advance: at most ``budget`` trials, record into ``out``
         at ``times``; returns True when every grid time has been recorded."""
         engine = self.engine
+        inner, acc = state.engine_state, state.accel
         pts, grid_index, is_sched = self.plan(times)
-        counters = state["counters"]
-        np.multiply(self.base, state["scales"], out=engine.prefactors)
-        idx = int(state["accel_index"][0])
+        counters = inner.counters
+        np.multiply(self.base, acc.scales, out=engine.prefactors)
+        idx = int(acc.index[0])
         trials0 = int(counters[TRIALS])
         one = np.empty(1)
         seg = {"energy": np.zeros(1), "excitations": np.zeros(1),
@@ -333,43 +395,48 @@ class Accelerator:
                 break
             one[0] = pts[idx]
             counters[NEXT_TIME] = 0
-            engine.advance(state, one, rng, left, seg)
+            engine.advance(inner, one, rng, left, seg)
             if counters[NEXT_TIME] < 1:
                 break
             # no event between the last one and pts[idx]: by memorylessness the trajectory
             # restarts exactly at pts[idx] with the (possibly new) rates
-            state["scalars"][0] = pts[idx]
+            inner.scalars[0] = pts[idx]
             g = grid_index[idx]
             if g >= 0:
                 out["energy"][g] = seg["energy"][0]
                 out["excitations"][g] = seg["excitations"][0]
                 out["config"][g] = seg["config"][0]
             if is_sched[idx]:
-                self._update(state, pts[idx])
+                self._update(inner, acc, pts[idx])
             idx += 1
-        state["accel_index"][0] = idx
+        acc.index[0] = idx
         done = idx >= pts.shape[0]
         if done:
-            self._account(state)
+            self._account(inner, acc)
         counters[NEXT_TIME] = int(np.count_nonzero(grid_index[:idx] >= 0))
         return done
 
-    def _account(self, state):
+    @property
+    def state_type(self):
+        """Rebuilds an AcceleratedState from ``arrays()`` (checkpoints)."""
+        return _AcceleratedStateType(self.engine.state_type)
+
+    @staticmethod
+    def _account(inner, acc):
         """Add the executions since the last mark to the unaccelerated estimate; new mark."""
-        counts = state["executions"] - state["exec_mark"]
-        state["accel_events"][0] += float(np.sum((counts[0] + counts[1]) / state["scales"]))
-        state["exec_mark"][:] = state["executions"]
+        counts = inner.executions - acc.exec_mark
+        acc.events_unaccelerated[0] += float(np.sum((counts[0] + counts[1]) / acc.scales))
+        acc.exec_mark[:] = inner.executions
         return counts
 
-    def _update(self, state, t_now):
+    def _update(self, inner, acc, t_now):
         engine = self.engine
         ppd = self.settings.points_per_decade
-        t_last = state["accel_last"][0]
-        growth = (t_now * 10.0 ** (1.0 / ppd) - t_now) / (t_now - t_last)
-        counts = self._account(state)
-        state["accel_last"][0] = t_now
-        scales = state["scales"]
-        self._rates(state)
+        growth = (t_now * 10.0 ** (1.0 / ppd) - t_now) / (t_now - acc.last[0])
+        counts = self._account(inner, acc)
+        acc.last[0] = t_now
+        scales = acc.scales
+        self._rates(inner)
         if self.settings.rule == "cap":
             np.minimum(1.0, self.settings.executions / (t_now * self._lam), out=scales)
         else:
@@ -380,21 +447,20 @@ class Accelerator:
                 # rather than keep a scale that may still violate the guard
                 scales[:] = 1.0
         np.multiply(self.base, scales, out=engine.prefactors)
-        engine.refresh(state)
+        engine.refresh(inner)
 
-    def _rates(self, state):
+    def _rates(self, inner):
         e = self.engine
         if self.model == "tls":
-            _tls_rates(state["config"], state["fields"], e.couplings, self.base, e.delta0_sq,
+            _tls_rates(inner.config, inner.fields, e.couplings, self.base, e.delta0_sq,
                        e.temperature, self.ptr, self.ids, self._lam, self._big)
         else:
-            _electron_rates(state["config"], state["fields"], e.interactions, e.pair_a,
-                            e.pair_b, e.pair_c, self.base, e.temperature, self.ptr, self.ids,
+            _electron_rates(inner.config, inner.fields, e.interactions, e.pair_a, e.pair_b,
+                            e.pair_c, self.base, e.temperature, self.ptr, self.ids,
                             self._lam, self._big)
 
     @staticmethod
     def counters(state):
-        """Per-trajectory counters: events, trials, unaccelerated event estimate."""
-        return {"events": int(state["counters"][EVENTS]),
-                "trials": int(state["counters"][TRIALS]),
-                "events_unaccelerated": float(state["accel_events"][0])}
+        """Per-trajectory counters: events and trials executed, unaccelerated estimate."""
+        return {"events": int(state.counters[EVENTS]), "trials": int(state.counters[TRIALS]),
+                "events_unaccelerated": float(state.accel.events_unaccelerated[0])}

@@ -34,10 +34,15 @@ import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import electron_energy, electron_site_energies, miller_abrahams_factor
-from kmc.dynamics.observables import electron_excitations
+from kmc.model import (check_temperature, electron_energy, electron_energy_update,
+                       electron_hop_energy, electron_pair_factor, electron_site_energies,
+                       miller_abrahams_factor)
+from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRIALS,
+                                   VIOLATIONS, grid_end, record_electron)
+from kmc.dynamics.params import check_kernel
+from kmc.dynamics.reference import electron_reference_kernel
+from kmc.dynamics.state import ElectronState
 from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_set
-from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, RECENTRES, TRIALS, VIOLATIONS
 
 _BOUND_SLACK = 1.0 + 1e-12
 
@@ -74,15 +79,6 @@ def _site_pair_lists(pairs, n):
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(ptr, ends + 1, 1)
     return np.cumsum(ptr), ids
-
-
-@numba.njit(cache=True, inline="always")
-def hop_factor(occ, energies, a, b, c_ab, temperature):
-    """Miller-Abrahams factor of the active hop of pair (a, b), 0 if inactive."""
-    s = occ[a] - occ[b]
-    if s == 0:
-        return 0.0
-    return miller_abrahams_factor(s * (energies[b] - energies[a]) - c_ab, temperature)
 
 
 @numba.njit(cache=True, inline="always")
@@ -170,18 +166,6 @@ def _visit(start, force, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, 
     return count
 
 
-@numba.njit(cache=True, inline="always")
-def _record(k_from, k_to, occ, energies, n_electrons, energy, energy_out, exc_out,
-            config_out):
-    exc = electron_excitations(occ, energies, n_electrons)
-    n = occ.shape[0]
-    for k in range(k_from, k_to):
-        energy_out[k] = energy
-        exc_out[k] = exc
-        for j in range(n):
-            config_out[k, j] = occ[j]
-
-
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, site_ptr, site_ids, temperature, width, lo, hi, tree,
@@ -203,11 +187,9 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         total = tree[1]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _record(k, k_end, occ, energies, n_electrons, energy, energy_out, exc_out,
-                    config_out)
+            k_end = grid_end(times, k, t_new)
+            record_electron(k, k_end, occ, energies, n_electrons, energy, energy_out, exc_out,
+                            config_out)
             k = k_end
             if k == n_times:
                 break
@@ -220,7 +202,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         bound = tree[tree.shape[0] // 2 + p]
         a = pair_a[p]
         b = pair_b[p]
-        rate = prefactors[p] * hop_factor(occ, energies, a, b, pair_c[p], temperature)
+        rate = prefactors[p] * electron_pair_factor(occ, energies, a, b, pair_c[p], temperature)
         if rate > bound:
             counters[VIOLATIONS] += 1
         if rng.random() * bound >= rate:
@@ -232,7 +214,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
             i = b
             j = a
         # hop i -> j: dH = E_j - E_i - C_ij; E_k += C_kj - C_ki
-        energy += energies[j] - energies[i] - interactions[i, j]
+        energy += electron_hop_energy(energies[i], energies[j], interactions[i, j])
         occ[i] = 0
         occ[j] = 1
         counters[EVENTS] += 1
@@ -240,7 +222,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         # exact O(N) update, counting the sites whose energy drifted past their threshold
         hot = 0
         for m in range(n):
-            e = energies[m] + interactions[j, m] - interactions[i, m]
+            e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
             energies[m] = e
             hot += abs(e - eref[m]) > theta[m]
         # the pairs of i and j changed activity: re-centre all of them
@@ -275,19 +257,16 @@ class ElectronEngine:
     window : float, half-width of the thinning windows in units of T
     kernel : "fast" or "reference" (Gillespie recomputing every pair rate after each event)
 
-    A state is a dict: ``config`` (N,) int8 n_i, ``fields`` (N,) E_i, ``lo``/``hi`` (P,),
-    ``tree``, ``scalars`` [clock, energy], ``counters`` (5,) int64, ``executions`` (2, P)
-    int64 hops of each pair a -> b and b -> a.
+    A state is a kmc.dynamics.state.ElectronState.
     """
 
     model = "electron"
+    state_type = ElectronState
 
     def __init__(self, system, temperature, pairs, prefactors, site_energies=None, window=1.0,
                  kernel="fast"):
-        if not temperature > 0:
-            raise ConfigError("temperature", f"must be > 0, got {temperature}")
-        if kernel not in ("fast", "reference"):
-            raise ConfigError("kernel", f"expected 'fast' or 'reference', got {kernel!r}")
+        check_temperature("temperature", temperature)
+        check_kernel("kernel", kernel)
         if not window > 0:
             raise ConfigError("window", f"must be > 0, got {window}")
         n = system.n_sites
@@ -328,11 +307,12 @@ class ElectronEngine:
         energy = electron_energy(occ, self.site_energies, self.interactions, self.filling)
         n_pairs = self.pair_a.shape[0]
         n = self.n_sites
-        state = {"config": occ, "fields": np.ascontiguousarray(fields),
-                 "lo": np.empty(n_pairs), "hi": np.empty(n_pairs), "tree": new_tree(n_pairs),
-                 "eref": np.empty(n), "theta": np.empty(n),
-                 "scalars": np.array([0.0, energy]), "counters": np.zeros(5, dtype=np.int64),
-                 "executions": np.zeros((2, n_pairs), dtype=np.int64)}
+        state = ElectronState(config=occ, fields=np.ascontiguousarray(fields),
+                              lo=np.empty(n_pairs), hi=np.empty(n_pairs),
+                              tree=new_tree(n_pairs), eref=np.empty(n), theta=np.empty(n),
+                              scalars=np.array([0.0, energy]),
+                              counters=np.zeros(N_COUNTERS, dtype=np.int64),
+                              executions=np.zeros((2, n_pairs), dtype=np.int64))
         self.refresh(state)
         return state
 
@@ -357,8 +337,9 @@ class ElectronEngine:
     def rates(self, state):
         """(P,) current hop rates of the pairs (0 for inactive pairs)."""
         occ, e = state["config"], state["fields"]
-        return np.array([self.prefactors[p] * hop_factor(occ, e, self.pair_a[p], self.pair_b[p],
-                                                         self.pair_c[p], self.temperature)
+        return np.array([self.prefactors[p] * electron_pair_factor(
+                             occ, e, self.pair_a[p], self.pair_b[p], self.pair_c[p],
+                             self.temperature)
                          for p in range(self.pair_a.shape[0])])
 
     def advance(self, state, times, rng, budget, out):
@@ -372,7 +353,6 @@ class ElectronEngine:
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
-            from kmc.dynamics.reference import electron_reference_kernel
             electron_reference_kernel(state["config"], state["fields"], self.interactions,
                                       self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                                       self.prefactors, self.temperature, state["scalars"],

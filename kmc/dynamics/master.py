@@ -2,7 +2,7 @@
 
 dp/dt = p Q, with Q[c, c'] the rate of the single event c -> c' and Q[c, c] = -sum of the
 row. The rates are computed with the same functions and static prefactors as the kinetic
-engines (tls_engine.state_factor, electron_engine.hop_factor, the same hop-pair list), so
+engines (kmc.model.tls_flip_factor and electron_pair_factor, the same hop-pair list), so
 the master equation is the test oracle for the KMC and also the user-visible
 ``method="exact"`` (PHYSICS.md section 5).
 
@@ -25,11 +25,10 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from kmc.errors import ConfigError
-from kmc.model import (electron_energy, electron_site_energies, tls_energy,
-                     tls_local_fields)
-from kmc.dynamics.electron_engine import hop_factor
+from kmc.model import (check_temperature, electron_energy, electron_pair_factor,
+                       electron_site_energies, tls_energy, tls_flip_energy, tls_flip_factor,
+                       tls_local_fields)
 from kmc.dynamics.observables import electron_excitations, tls_excitations
-from kmc.dynamics.tls_engine import state_factor
 
 _DENSE_LIMIT = 2048
 MAX_CONFIGURATIONS = 1 << 16
@@ -55,8 +54,7 @@ class MasterEquation:
     """
 
     def __init__(self, system, temperature, prefactors, bias=None, pairs=None):
-        if not temperature > 0:
-            raise ConfigError("temperature", f"must be > 0, got {temperature}")
+        check_temperature("temperature", temperature)
         self.system = system
         self.temperature = float(temperature)
         n = system.n_sites
@@ -94,8 +92,8 @@ class MasterEquation:
             for i in range(n):
                 rows.append(c)
                 cols.append(c ^ (1 << i))
-                vals.append(prefactors[i] * state_factor(2.0 * spins[i] * fields[i], d0sq[i],
-                                                         self.temperature))
+                vals.append(prefactors[i] * tls_flip_factor(tls_flip_energy(spins[i], fields[i]),
+                                                            d0sq[i], self.temperature))
         self.energy = energy
         self.excitations = exc
         self._assemble(rows, cols, vals, s_count)
@@ -123,7 +121,8 @@ class MasterEquation:
                 a, b = pairs[p]
                 if occ[a] == occ[b]:
                     continue
-                rate = prefactors[p] * hop_factor(occ, e_site, a, b, pair_c[p], self.temperature)
+                rate = prefactors[p] * electron_pair_factor(occ, e_site, a, b, pair_c[p],
+                                                            self.temperature)
                 target = occ.copy()
                 target[a], target[b] = occ[b], occ[a]
                 rows.append(k)

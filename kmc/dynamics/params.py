@@ -4,15 +4,28 @@ Units: temperatures and energies in J; times in 1/(a J^3) (TLS) or 1/Gamma0 (ele
 lengths in r_nn.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from kmc.errors import ConfigError
+from kmc.model import check_temperature
 
 METHODS = ("kmc", "exact")
 KERNELS = ("fast", "reference")
 PROTOCOLS = ("quench", "pulse", "state")
+
+
+def check_kernel(key, value):
+    """The one check of a KMC kernel name (DynamicsParams and the engines call it)."""
+    if value not in KERNELS:
+        raise ConfigError(key, f"expected one of {KERNELS}, got {value!r}")
+
+
+def _key(default, doc):
+    """A field that is also a key of the run file's [dynamics] table (kmc.pipeline.config
+    builds DynamicsConfig from these fields, so defaults and docs exist once)."""
+    return field(default=default, metadata={"doc": doc, "run_file": True})
 
 
 @dataclass(frozen=True)
@@ -61,42 +74,44 @@ class DynamicsParams:
         Trials per kernel call; checkpoints are written between calls.
     """
 
-    temperature: float
-    method: str = "kmc"
-    kernel: str = "fast"
-    protocol: str = "quench"
-    initial_temperature: float = math.inf
-    pulse_strength: float = 0.0
-    waiting_time: float = 0.0
-    initial_state: tuple | None = None
-    t_min: float = 1e-2
-    t_max: float = 1e4
-    n_times: int = 40
-    replicas: int = 16
-    a: float = 1.0
-    gamma0: float = 1.0
-    xi: float = 0.1
-    hop_cutoff: float = 2.0
-    mc_preparation_sweeps: int = 500
-    mc_equilibration_sweeps: int = 500
-    mc_sampling_sweeps: int = 2000
-    window: float = 1.0
-    checkpoint_interval: float = 600.0
-    chunk_trials: int = 1_000_000
+    temperature: float = field(metadata={"doc": "T, from [model]"})
+    method: str = _key("kmc", "kinetic Monte Carlo or master equation")
+    kernel: str = _key("fast", "KMC kernel")
+    protocol: str = _key("quench", "experiment")
+    initial_temperature: float = _key(math.inf, "quench: T0 (inf = random states)")
+    pulse_strength: float = _key(0.0, "pulse: F, units of J")
+    waiting_time: float = _key(0.0, "pulse: t_w")
+    initial_state: tuple | None = field(default=None, metadata={
+        "doc": "state: (N,) values; run files name a .npy file instead"})
+    t_min: float = _key(1e-2, "first sample time")
+    t_max: float = _key(1e4, "last sample time")
+    n_times: int = _key(40, "log-spaced sample times")
+    replicas: int = _key(16, "trajectories per realization")
+    a: float = field(default=1.0, metadata={"doc": "TLS phonon prefactor, from [model]"})
+    gamma0: float = field(default=1.0, metadata={"doc": "electron prefactor, from [model]"})
+    xi: float = field(default=0.1, metadata={"doc": "localization length, from [model]"})
+    hop_cutoff: float = _key(2.0, "electron: largest hop distance, units of r_nn")
+    mc_preparation_sweeps: int = _key(500, "static MC sweeps to prepare T0")
+    mc_equilibration_sweeps: int = _key(500, "static MC baseline: discarded")
+    mc_sampling_sweeps: int = _key(2000, "static MC baseline: measured")
+    window: float = _key(1.0, "thinning window, units of T (speed only)")
+    checkpoint_interval: float = _key(600.0, "seconds between checkpoints")
+    chunk_trials: int = field(default=1_000_000, metadata={
+        "doc": "trials per kernel call (API only)"})
 
     def __post_init__(self):
         def need(ok, key, msg, value):
             if not ok:
                 raise ConfigError(f"dynamics.{key}", f"{msg}, got {value!r}")
 
-        need(self.temperature > 0 and math.isfinite(self.temperature), "temperature",
-             "must be finite and > 0", self.temperature)
+        check_temperature("dynamics.temperature", self.temperature)
         need(self.method in METHODS, "method", f"expected one of {METHODS}", self.method)
-        need(self.kernel in KERNELS, "kernel", f"expected one of {KERNELS}", self.kernel)
+        check_kernel("dynamics.kernel", self.kernel)
         need(self.protocol in PROTOCOLS, "protocol", f"expected one of {PROTOCOLS}",
              self.protocol)
         need(self.initial_temperature > 0, "initial_temperature", "must be > 0 or inf",
              self.initial_temperature)
+        need(self.pulse_strength >= 0, "pulse_strength", "must be >= 0", self.pulse_strength)
         need(self.waiting_time >= 0, "waiting_time", "must be >= 0", self.waiting_time)
         need(0 < self.t_min < self.t_max, "t_min", "need 0 < t_min < t_max",
              (self.t_min, self.t_max))

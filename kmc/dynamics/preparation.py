@@ -22,8 +22,9 @@ import math
 import numba
 import numpy as np
 
-from kmc.model import (electron_energy, electron_site_energies, fermi, tls_energy,
-                     tls_local_fields)
+from kmc.model import (electron_energy, electron_energy_update, electron_hop_energy,
+                       electron_site_energies, fermi, tls_energy, tls_field_update,
+                       tls_flip_energy, tls_local_fields, tls_mean_spins)
 from kmc.dynamics.observables import Baseline, electron_excitations, tls_excitations
 
 _BATCHES = 20
@@ -50,13 +51,13 @@ def _tls_metropolis(spins, fields, couplings, temperature, n_sweeps, rng, measur
         for _ in range(n):
             i = rng.integers(0, n)
             s_old = spins[i]
-            d_h = -2.0 * s_old * fields[i]
+            d_h = tls_flip_energy(s_old, fields[i])
             if d_h > 0.0 and rng.random() >= math.exp(-d_h / temperature):
                 continue
             energy += d_h
             spins[i] = -s_old
             for j in range(n):
-                fields[j] += couplings[i, j] * s_old
+                fields[j] = tls_field_update(fields[j], couplings[i, j], s_old)
         if measure:
             energy_out[sweep] = energy
             exc_out[sweep] = tls_excitations(spins, fields)
@@ -86,7 +87,7 @@ def _electron_kawasaki(occ, energies, interactions, n_electrons, temperature, n_
             kj = rng.integers(0, n - n_electrons)
             i = filled[ki]
             j = empty[kj]
-            d_h = energies[j] - energies[i] - interactions[i, j]
+            d_h = electron_hop_energy(energies[i], energies[j], interactions[i, j])
             if d_h > 0.0 and rng.random() >= math.exp(-d_h / temperature):
                 continue
             energy += d_h
@@ -95,7 +96,8 @@ def _electron_kawasaki(occ, energies, interactions, n_electrons, temperature, n_
             filled[ki] = j
             empty[kj] = i
             for m in range(n):
-                energies[m] += interactions[j, m] - interactions[i, m]
+                energies[m] = electron_energy_update(energies[m], interactions[j, m],
+                                                     interactions[i, m])
         if measure:
             energy_out[sweep] = energy
             exc_out[sweep] = electron_excitations(occ, energies, n_electrons)
@@ -164,15 +166,16 @@ def mean_field_baseline(system, temperature, fields, mu=0.0):
     """Baseline of the mean-field solution ``fields`` (TLS Delta'_i, electron E_i).
 
     TLS: <S_i> = -tanh(Delta'_i / 2T)/2, energy <H> at those mean spins, excitations
-    sum_i (1 - tanh(|Delta'_i| / 2T))/2 (probability of the upper well).
+    sum_i f(|Delta'_i|) with f the Fermi function at mu = 0 (probability of the upper well,
+    (1 - tanh(|Delta'_i| / 2T))/2).
     Electron glass: <n_i> = f(E_i - mu), energy <H> at those mean occupations,
     excitations sum_{E_i > mu} f_i (electrons above the chemical potential).
     """
     fields = np.asarray(fields, dtype=float)
     if system.model == "tls":
-        m = -0.5 * np.tanh(fields / (2.0 * temperature))
+        m = tls_mean_spins(fields, temperature)
         energy = tls_energy(m, system.bias, system.couplings)
-        exc = float(np.sum(0.5 * (1.0 - np.tanh(np.abs(fields) / (2.0 * temperature)))))
+        exc = float(np.sum(fermi(np.abs(fields), 0.0, temperature)))
         return Baseline(energy, 0.0, exc, 0.0, 2.0 * m, "mean_field")
     f = fermi(fields, mu, temperature)
     energy = electron_energy(f, system.site_energies, system.interactions, system.filling)

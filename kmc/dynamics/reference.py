@@ -4,17 +4,18 @@ After every event these recompute every rate from the current fields with the mo
 rate functions, draw the waiting time from the exact total rate and pick the event by a
 linear search of the cumulative rates. No bounds, windows or trees: they are the yardstick
 the fast thinning kernels (tls_engine, electron_engine) are tested against, and the
-"naive" loop the benchmark compares with. Same arguments (including the per-process ``executions`` counts), outputs and stopping contract
-(at most ``budget`` events, stop between events) as the fast kernels.
+"naive" loop the benchmark compares with. Same arguments, outputs and stopping contract
+(at most ``budget`` events, stop between events) as the fast kernels, and the same shared
+pieces (kmc.model for energies and rates, kmc.dynamics.counters for the loop); this module
+imports neither engine, the engines import it.
 """
 import numba
 import numpy as np
 
-from kmc.dynamics.electron_engine import _record as _electron_record
-from kmc.dynamics.electron_engine import hop_factor
-from kmc.dynamics.tls_engine import EVENTS, NEXT_TIME, TRIALS
-from kmc.dynamics.tls_engine import _record as _tls_record
-from kmc.dynamics.tls_engine import state_factor
+from kmc.model import (electron_energy_update, electron_hop_energy, electron_pair_factor,
+                       tls_field_update, tls_flip_energy, tls_flip_factor)
+from kmc.dynamics.counters import (EVENTS, NEXT_TIME, TRIALS, grid_end, record_electron,
+                                   record_tls)
 
 
 @numba.njit(cache=True)
@@ -31,15 +32,13 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
     while k < n_times and steps < budget:
         total = 0.0
         for j in range(n):
-            rates[j] = prefactors[j] * state_factor(2.0 * spins[j] * fields[j], delta0_sq[j],
-                                                    temperature)
+            rates[j] = prefactors[j] * tls_flip_factor(tls_flip_energy(spins[j], fields[j]),
+                                                       delta0_sq[j], temperature)
             total += rates[j]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _tls_record(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
+            k_end = grid_end(times, k, t_new)
+            record_tls(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
             k = k_end
             if k == n_times:
                 break
@@ -55,11 +54,11 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
                 if acc > u:
                     break
         s_old = spins[i]
-        energy -= 2.0 * s_old * fields[i]
+        energy += tls_flip_energy(s_old, fields[i])
         spins[i] = -s_old
         executions[0 if s_old < 0.0 else 1, i] += 1
         for j in range(n):
-            fields[j] += couplings[i, j] * s_old
+            fields[j] = tls_field_update(fields[j], couplings[i, j], s_old)
         counters[EVENTS] += 1
         counters[TRIALS] += 1
     scalars[0] = t
@@ -82,16 +81,14 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
     while k < n_times and steps < budget:
         total = 0.0
         for p in range(n_pairs):
-            rates[p] = prefactors[p] * hop_factor(occ, energies, pair_a[p], pair_b[p], pair_c[p],
-                                                  temperature)
+            rates[p] = prefactors[p] * electron_pair_factor(occ, energies, pair_a[p], pair_b[p],
+                                                            pair_c[p], temperature)
             total += rates[p]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _electron_record(k, k_end, occ, energies, n_electrons, energy, energy_out,
-                             exc_out, config_out)
+            k_end = grid_end(times, k, t_new)
+            record_electron(k, k_end, occ, energies, n_electrons, energy, energy_out, exc_out,
+                            config_out)
             k = k_end
             if k == n_times:
                 break
@@ -112,12 +109,13 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
         else:
             i = pair_b[p]
             j = pair_a[p]
-        energy += energies[j] - energies[i] - interactions[i, j]
+        energy += electron_hop_energy(energies[i], energies[j], interactions[i, j])
         occ[i] = 0
         occ[j] = 1
         executions[0 if i == pair_a[p] else 1, p] += 1
         for m in range(n):
-            energies[m] += interactions[j, m] - interactions[i, m]
+            energies[m] = electron_energy_update(energies[m], interactions[j, m],
+                                                 interactions[i, m])
         counters[EVENTS] += 1
         counters[TRIALS] += 1
     scalars[0] = t

@@ -8,8 +8,6 @@ states and the static-MC baseline, in that order; DYNAMICS drives every replica'
 trajectory, replicas one after the other; SOLVER the mean-field sweep order. Results do
 not depend on how the run is split into chunks or checkpoints.
 """
-import math
-import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,13 +16,14 @@ import numpy as np
 from kmc import seeding
 from kmc.errors import ConfigError
 from kmc.storage import checkpoint as ckpt
+from kmc.dynamics.counters import N_COUNTERS, counter_totals
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
 from kmc.dynamics.master import MasterEquation
 from kmc.dynamics.observables import Baseline, Curve, deviation_curve, replica_curve
 from kmc.dynamics.params import DynamicsParams
 from kmc.dynamics.preparation import (equilibrium_states, mean_field_baseline, pulse_pattern,
                           static_mc_baseline)
-from kmc.dynamics.tls_engine import EVENTS, RECENTRES, TRIALS, VIOLATIONS, TLSEngine
+from kmc.dynamics.tls_engine import TLSEngine
 
 # Test hook: called after every kernel chunk (after a due checkpoint is written).
 _after_chunk = None
@@ -102,7 +101,8 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         a checkpoint is written every params.checkpoint_interval seconds of wall time
         between kernel chunks and deleted when the run completes.
     mean_field : None, (N,) fields (TLS Delta'_i, electron E_i) or a
-        kmc.solvers.meanfield.MeanFieldResult. None solves the mean field at T with
+        kmc.solvers.meanfield.MeanFieldResult (solved at T: another temperature is a
+        ConfigError). None solves the mean field at T with
         kmc.solvers.meanfield.solve (SOLVER stream).
 
     Returns
@@ -134,6 +134,9 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
 
 def _mean_field(system, params, mean_field, seed, point, realization):
     t = params.temperature
+    if getattr(mean_field, "temperature", t) != t:
+        raise ConfigError("mean_field", f"solved at T = {mean_field.temperature}, but the "
+                                        f"dynamics runs at T = {t}; solve it at T")
     if mean_field is None:
         from kmc.solvers import meanfield
         mean_field = meanfield.solve(system, t, rng=seeding.stream(seed, point, realization,
@@ -159,73 +162,103 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
     equilibrium = static_mc_baseline(system, params.temperature, prep_rng,
                                      params.mc_equilibration_sweeps, params.mc_sampling_sweeps)
     engine = make_engine(system, params, prefactors, pairs)
-    with_pulse = biased is not None and params.waiting_time > 0
-    pulse_engine = make_engine(system, params, prefactors, pairs, bias=biased) \
-        if with_pulse else None
-    pulse_grid = np.array([params.waiting_time])
-    pulse_out = {"energy": np.zeros(1), "excitations": np.zeros(1),
-                 "config": np.zeros((1, n), dtype=np.int8)}
+    pulse = None
+    if biased is not None and params.waiting_time > 0:
+        pulse = (make_engine(system, params, prefactors, pairs, bias=biased),
+                 params.waiting_time)
 
     rng = seeding.stream(seed, point, realization, seeding.DYNAMICS)
-    energies = np.zeros((n_rep, times.size))
-    excitations = np.zeros((n_rep, times.size))
-    configs = np.zeros((n_rep, times.size, n), dtype=np.int8)
-    totals = np.zeros(5, dtype=np.int64)
-    r, phase, state = 0, 1, None
-    fp = None
+    outputs = {"energies": np.zeros((n_rep, times.size)),
+               "excitations": np.zeros((n_rep, times.size)),
+               "configs": np.zeros((n_rep, times.size, n), dtype=np.int8),
+               "totals": np.zeros(N_COUNTERS, dtype=np.int64)}
+    first, resume = 0, None
+    saver = None
     if checkpoint is not None:
         key = (system.model, n, float(np.sum(prefactors)), float(states.sum()))
-        fp = ckpt.fingerprint(key, seed, point, realization, repr(params))
-        loaded = ckpt.load(checkpoint, fp, rng)
+        saver = ckpt.ReplicaCheckpoints(
+            checkpoint, ckpt.fingerprint(key, seed, point, realization, repr(params)),
+            params.checkpoint_interval)
+        loaded = saver.resume(rng)
         if loaded is not None:
-            meta, arrays = loaded
-            r, phase = meta["replica"], meta["phase"]
-            energies, excitations = arrays["energies"], arrays["excitations"]
-            configs, totals = arrays["configs"], arrays["totals"]
-            if meta["has_state"]:
-                state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
-    last_save = time.monotonic()
-    while r < n_rep:
-        if state is None:
-            phase = 0 if with_pulse else 1
-            state = (pulse_engine if phase == 0 else engine).new_state(states[r])
-        if phase == 0:
-            done = pulse_engine.advance(state, pulse_grid, rng, params.chunk_trials, pulse_out)
-        else:
-            out = {"energy": energies[r], "excitations": excitations[r], "config": configs[r]}
-            done = engine.advance(state, times, rng, params.chunk_trials, out)
-        if done:
-            totals += state["counters"]
-            if phase == 0:
-                state, phase = engine.new_state(state["config"]), 1
-            else:
-                state, r = None, r + 1
-        if checkpoint is not None and r < n_rep \
-                and time.monotonic() - last_save >= params.checkpoint_interval:
-            arrays = {"energies": energies, "excitations": excitations, "configs": configs,
-                      "totals": totals}
-            if state is not None:
-                arrays.update({"state_" + k: v for k, v in state.items()})
-            ckpt.save(checkpoint, fp, {"replica": r, "phase": phase,
-                                       "has_state": state is not None}, arrays, rng)
-            last_save = time.monotonic()
-        if _after_chunk is not None:
-            _after_chunk()
-    if checkpoint is not None:
-        ckpt.remove(checkpoint)
+            first, phase, state_arrays, outputs = loaded
+            if state_arrays is not None:
+                owner = pulse[0] if phase == 0 else engine
+                resume = (phase, owner.state_type.from_arrays(state_arrays))
 
-    occupation = configs.astype(float)
-    energy = replica_curve(energies)
-    exc = replica_curve(excitations)
-    counters = {"events": int(totals[EVENTS]), "trials": int(totals[TRIALS]),
-                "recentres": int(totals[RECENTRES]),
-                "bound_violations": int(totals[VIOLATIONS])}
+    for r in range(first, n_rep):
+        def after_chunk(phase, state, r=r):
+            # a checkpoint between chunks: after the last replica there is nothing to resume
+            if saver is not None and saver.due() and (state is not None or r + 1 < n_rep):
+                saver.save(r if state is not None else r + 1, phase,
+                           None if state is None else state.arrays(), outputs, rng)
+            if _after_chunk is not None:
+                _after_chunk()
+
+        out = {"energy": outputs["energies"][r], "excitations": outputs["excitations"][r],
+               "config": outputs["configs"][r]}
+        run_replica(engine, pulse, states[r], times, rng, params.chunk_trials, out,
+                    outputs["totals"], resume, after_chunk)
+        resume = None
+    if saver is not None:
+        saver.finish()
+
+    configs = outputs["configs"]
+    energy = replica_curve(outputs["energies"])
+    exc = replica_curve(outputs["excitations"])
     return DynamicsResult(
         system.model, "kmc", times, energy,
         Curve(energy.mean - equilibrium.energy, energy.stderr), exc,
         Curve(exc.mean - equilibrium.excitations, exc.stderr),
-        deviation_curve(configs, equilibrium.occupation), replica_curve(occupation),
-        equilibrium, mf, None, n_rep, counters, mf_ok)
+        deviation_curve(configs, equilibrium.occupation), replica_curve(configs.astype(float)),
+        equilibrium, mf, None, n_rep, counter_totals(outputs["totals"]), mf_ok)
+
+
+def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, resume=None,
+                after_chunk=None):
+    """One replica's trajectory: the pulse phase (if any), then the relaxation on ``times``.
+
+    Parameters
+    ----------
+    engine : TLSEngine or ElectronEngine of the relaxation (at T, bare bias)
+    pulse : None or (engine with the pulse bias, waiting time t_w): phase 0 runs it from
+        ``initial`` up to t_w, and its final configuration starts the relaxation at t = 0
+    initial : (N,) configuration the replica starts from
+    times : (n_times,) sampling grid of the relaxation
+    rng : numpy Generator, advanced in place (the DYNAMICS stream)
+    chunk_trials : int, trials per kernel call
+    out : dict of "energy" (n_times,), "excitations" (n_times,), "config" (n_times, N) int8,
+        filled in place
+    totals : (5,) int64, the counters of each finished phase are added in place (so that a
+        checkpoint taken in the relaxation phase includes the pulse phase)
+    resume : None or (phase, state) of a checkpoint taken inside this replica
+    after_chunk : None or callable(phase, state) called after every kernel call; state is
+        None once the replica is complete (the checkpoint callback of simulate)
+
+    """
+    if resume is not None:
+        phase, state = resume
+    elif pulse is not None:
+        phase, state = 0, pulse[0].new_state(initial)
+    else:
+        phase, state = 1, engine.new_state(initial)
+    if pulse is not None:
+        pulse_grid = np.array([pulse[1]])
+        pulse_out = {"energy": np.zeros(1), "excitations": np.zeros(1),
+                     "config": np.zeros((1, engine.n_sites), dtype=np.int8)}
+    while state is not None:
+        if phase == 0:
+            done = pulse[0].advance(state, pulse_grid, rng, chunk_trials, pulse_out)
+        else:
+            done = engine.advance(state, times, rng, chunk_trials, out)
+        if done:
+            totals += state.counters
+            if phase == 0:
+                state, phase = engine.new_state(state.config), 1
+            else:
+                state = None
+        if after_chunk is not None:
+            after_chunk(phase, state)
 
 
 def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok):

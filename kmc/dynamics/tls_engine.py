@@ -3,7 +3,8 @@
 Algorithm: exact thinning (rejection with rigorous upper bounds) over a partial-sum tree.
 
 The rate of TLS i is ``prefactor_i * g_i(x_i)`` with prefactor_i = a Delta0_i^2 (the one
-static array, PHYSICS.md section 6) and the state factor, from kmc.model.tls_flip_rate_factor,
+static array, PHYSICS.md section 6) and the state factor, kmc.model.tls_flip_factor of the
+flip energy dH = -x (kmc.model.tls_flip_energy),
 
     g_i(x) = |E| (n_B(|E|) + [x > 0]),   |E| = sqrt(x^2 + Delta0_i^2),   x = 2 S_i h_i,
 
@@ -32,14 +33,18 @@ transcendental evaluation per trial and per re-centring. The window width is
 ``w = window * T`` (default window = 1): wider windows mean fewer re-centrings but more
 rejections. bench/bench_kmc.py measures the trade-off.
 """
-import math
 
 import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import tls_energy, tls_flip_rate_factor, tls_local_fields
-from kmc.dynamics.observables import tls_excitations
+from kmc.model import (check_temperature, tls_energy, tls_field_update, tls_flip_energy,
+                       tls_flip_factor, tls_local_fields)
+from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRIALS,
+                                   VIOLATIONS, grid_end, record_tls)
+from kmc.dynamics.params import check_kernel
+from kmc.dynamics.reference import tls_reference_kernel
+from kmc.dynamics.state import TLSState
 from kmc.dynamics.sumtree import new_tree, tree_sample, tree_set
 
 # Relative slack on every bound so that a rounding error in the transcendental functions
@@ -49,15 +54,6 @@ _BOUND_SLACK = 1.0 + 1e-12
 # The window reaches _DOWN times further on the side where the rate falls: leaving it there
 # only loosens the bound, so it is re-centred less eagerly than on the side where it rises.
 _DOWN = 4.0
-
-# counters: events, trials, next time index, bound violations, window re-centrings
-EVENTS, TRIALS, NEXT_TIME, VIOLATIONS, RECENTRES = range(5)
-
-
-@numba.njit(cache=True, inline="always")
-def state_factor(x, delta0_sq, temperature):
-    """g(x) of one TLS with x = 2 S_i h_i: emission if x > 0, absorption otherwise."""
-    return tls_flip_rate_factor(math.sqrt(x * x + delta0_sq), temperature, x > 0.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -69,8 +65,9 @@ def _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature
     else:
         lo[j] = h - width
         hi[j] = h + _DOWN * width
-    x_edge = 2.0 * spins[j] * h + width
-    tree_set(tree, j, prefactors[j] * state_factor(x_edge, delta0_sq[j], temperature)
+    # the window end where x = 2 S_j h = -dH is largest, i.e. dH smallest
+    dh_edge = tls_flip_energy(spins[j], h) - width
+    tree_set(tree, j, prefactors[j] * tls_flip_factor(dh_edge, delta0_sq[j], temperature)
              * _BOUND_SLACK)
 
 
@@ -79,17 +76,6 @@ def _init_bounds(spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature
     tree[:] = 0.0
     for j in range(spins.shape[0]):
         _recentre(j, spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature, width)
-
-
-@numba.njit(cache=True, inline="always")
-def _record(k_from, k_to, spins, fields, energy, energy_out, exc_out, config_out):
-    exc = tls_excitations(spins, fields)
-    n = spins.shape[0]
-    for k in range(k_from, k_to):
-        energy_out[k] = energy
-        exc_out[k] = exc
-        for j in range(n):
-            config_out[k, j] = 1 if spins[j] > 0.0 else -1
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -113,10 +99,8 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
         total = tree[1]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:
-            k_end = k
-            while k_end < n_times and times[k_end] < t_new:
-                k_end += 1
-            _record(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
+            k_end = grid_end(times, k, t_new)
+            record_tls(k, k_end, spins, fields, energy, energy_out, exc_out, config_out)
             k = k_end
             if k == n_times:
                 break
@@ -128,13 +112,14 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
             continue
         bound = tree[tree.shape[0] // 2 + i]
         s_old = spins[i]
-        rate = prefactors[i] * state_factor(2.0 * s_old * fields[i], delta0_sq[i], temperature)
+        d_h = tls_flip_energy(s_old, fields[i])
+        rate = prefactors[i] * tls_flip_factor(d_h, delta0_sq[i], temperature)
         if rate > bound:
             counters[VIOLATIONS] += 1
         if rng.random() * bound >= rate:
             continue
         # accepted flip of TLS i: S_i -> -S_i, dH = -2 S_i h_i, h_j += J_ji S_i(old)
-        energy -= 2.0 * s_old * fields[i]
+        energy += d_h
         spins[i] = -s_old
         counters[EVENTS] += 1
         executions[0 if s_old < 0.0 else 1, i] += 1
@@ -142,7 +127,7 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
         # loop that vectorizes); a second pass finds and re-centres them if there are any
         left = 0
         for j in range(n):
-            h = fields[j] + couplings[i, j] * s_old
+            h = tls_field_update(fields[j], couplings[i, j], s_old)
             fields[j] = h
             left += (h < lo[j]) | (h > hi[j])
         if left > 0:
@@ -174,20 +159,17 @@ class TLSEngine:
     kernel : "fast" (thinning, this module) or "reference" (Gillespie with every rate
         recomputed after each event, kmc.dynamics.reference)
 
-    A state is a dict of arrays: ``config`` (N,) S_i = +-1/2, ``fields`` (N,) h_i,
-    ``lo``/``hi`` (N,) windows, ``tree`` (2P,) bounds, ``scalars`` [clock, energy],
-    ``counters`` (5,) int64 (events, trials, next grid index, bound violations,
-    re-centrings), ``executions`` (2, N) int64 flips of each TLS to +1/2 and to -1/2.
+    A state is a kmc.dynamics.state.TLSState (configuration, fields, windows, bound tree,
+    [clock, energy], counters).
     """
 
     model = "tls"
+    state_type = TLSState
 
     def __init__(self, system, temperature, prefactors, bias=None, window=1.0,
                  kernel="fast"):
-        if not temperature > 0:
-            raise ConfigError("temperature", f"must be > 0, got {temperature}")
-        if kernel not in ("fast", "reference"):
-            raise ConfigError("kernel", f"expected 'fast' or 'reference', got {kernel!r}")
+        check_temperature("temperature", temperature)
+        check_kernel("kernel", kernel)
         if not window > 0:
             raise ConfigError("window", f"must be > 0, got {window}")
         n = system.n_sites
@@ -211,52 +193,52 @@ class TLSEngine:
             raise ConfigError("initial_state", "expected (N,) values +-1/2")
         fields = tls_local_fields(spins, self.bias, self.couplings)
         energy = tls_energy(spins, self.bias, self.couplings)
-        state = {"config": spins, "fields": fields, "lo": np.empty(self.n_sites), "hi": np.empty(self.n_sites),
-                 "tree": new_tree(self.n_sites), "scalars": np.array([0.0, energy]),
-                 "counters": np.zeros(5, dtype=np.int64),
-                 "executions": np.zeros((2, self.n_sites), dtype=np.int64)}
+        state = TLSState(config=spins, fields=fields, lo=np.empty(self.n_sites),
+                         hi=np.empty(self.n_sites), tree=new_tree(self.n_sites),
+                         scalars=np.array([0.0, energy]),
+                         counters=np.zeros(N_COUNTERS, dtype=np.int64),
+                         executions=np.zeros((2, self.n_sites), dtype=np.int64))
         self.refresh(state)
         return state
 
     def refresh(self, state):
         """Rebuild every thinning bound (after prefactors, T or the fields changed)."""
-        _init_bounds(state["config"], state["fields"], state["lo"], state["hi"], state["tree"],
+        _init_bounds(state.config, state.fields, state.lo, state.hi, state.tree,
                      self.prefactors, self.delta0_sq, self.temperature, self.width)
 
     def rates(self, state):
         """(N,) current flip rates prefactor_i g_i(2 S_i h_i) (for tests and diagnostics)."""
-        x = 2.0 * state["config"] * state["fields"]
-        return np.array([p * state_factor(xi, d, self.temperature)
-                         for p, xi, d in zip(self.prefactors, x, self.delta0_sq)])
+        d_h = tls_flip_energy(state.config, state.fields)
+        return np.array([p * tls_flip_factor(dh, d, self.temperature)
+                         for p, dh, d in zip(self.prefactors, d_h, self.delta0_sq)])
 
     def advance(self, state, times, rng, budget, out):
         """Run at most ``budget`` trials, recording into ``out`` at the grid ``times``.
 
-        times : (n_times,) increasing, same clock as state["scalars"][0]
+        times : (n_times,) increasing, same clock as state.scalars[0]
         out : dict of preallocated "energy" (n_times,), "excitations" (n_times,),
-            "config" (n_times, N) int8, filled from index state["counters"][2] on
+            "config" (n_times, N) int8, filled from index state.counters[NEXT_TIME] on
         Returns True when every grid time has been recorded.
         """
         if self.kernel == "fast":
-            _thinning_kernel(state["config"], state["fields"], self.couplings, self.prefactors,
-                             self.delta0_sq, self.temperature, self.width, state["lo"],
-                             state["hi"], state["tree"], state["scalars"], state["counters"],
-                             state["executions"], times, rng,
+            _thinning_kernel(state.config, state.fields, self.couplings, self.prefactors,
+                             self.delta0_sq, self.temperature, self.width, state.lo,
+                             state.hi, state.tree, state.scalars, state.counters,
+                             state.executions, times, rng,
                              int(budget), out["energy"], out["excitations"], out["config"])
         else:
-            from kmc.dynamics.reference import tls_reference_kernel
-            tls_reference_kernel(state["config"], state["fields"], self.couplings,
+            tls_reference_kernel(state.config, state.fields, self.couplings,
                                  self.prefactors, self.delta0_sq, self.temperature,
-                                 state["scalars"], state["counters"], state["executions"],
-                                 times, rng, int(budget),
+                                 state.scalars, state.counters, state.executions, times, rng,
+                                 int(budget),
                                  out["energy"], out["excitations"], out["config"])
-        return bool(state["counters"][NEXT_TIME] >= times.shape[0])
+        return bool(state.counters[NEXT_TIME] >= times.shape[0])
 
     def field_error(self, state):
         """Max |h_incremental - h_scratch| / max(1, |h|) and the same for the energy."""
-        spins = state["config"]
+        spins = state.config
         fields = tls_local_fields(spins, self.bias, self.couplings)
         energy = tls_energy(spins, self.bias, self.couplings)
-        err_h = np.max(np.abs(state["fields"] - fields) / np.maximum(1.0, np.abs(fields)))
-        err_e = abs(state["scalars"][1] - energy) / max(1.0, abs(energy))
+        err_h = np.max(np.abs(state.fields - fields) / np.maximum(1.0, np.abs(fields)))
+        err_e = abs(state.scalars[1] - energy) / max(1.0, abs(energy))
         return float(err_h), float(err_e)

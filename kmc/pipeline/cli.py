@@ -1,24 +1,36 @@
-"""Command line: ``kmc run FILE`` and ``kmc check FILE``.
+"""Command line: ``kmc run FILE``, ``kmc check FILE`` and ``kmc show FILE``.
 
 Bad input ends with one line on stderr (``kmc: model.temperature: must be > 0, got -1``)
 and exit status 2; no traceback. Ctrl-C keeps everything already finished (exit 130).
+
+This module parses, runs the pipeline and prints; what happens to a finished file
+(summaries, figures) is the ``after_run`` hook given by the layer above. The ``kmc``
+command is ``analysis.cli.main``, which passes the analysis as that hook
+(docs/architecture.md); called without a hook, ``kmc run`` writes the rows only.
 """
 import argparse
 import sys
 import warnings
 
-from kmc.pipeline import config as config_module
 from kmc.errors import ConfigError, ResultFileError
+from kmc.pipeline import config as config_module
 
 
 def _parser():
+    from kmc import __version__
     parser = argparse.ArgumentParser(prog="kmc", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kmc (glassrelax) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) the ensemble of a run file")
     run.add_argument("file", help="TOML run file")
     run.add_argument("--out", help="result file (default: output.path of the run file)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue an existing result file (rerunning does the same)")
+    again = run.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="only continue an existing result file: refuse to start a new "
+                            "one (a plain rerun also continues a matching file)")
+    again.add_argument("--overwrite", action="store_true",
+                       help="delete an existing result file (and its checkpoints) and start "
+                            "afresh")
     run.add_argument("--workers", type=int, help="worker processes (0: all cores)")
     run.add_argument("--backend", choices=("local", "dask"), help="where tasks run")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -28,19 +40,47 @@ def _parser():
     check = sub.add_parser("check", help="validate a run file without running it")
     check.add_argument("file")
     check.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    show = sub.add_parser("show", help="summarise a result file (points, status, rates, "
+                                       "comparison)")
+    show.add_argument("file", help="result file (.h5) written by kmc run")
     return parser
 
 
-def main(argv=None):
+def _logging():
+    """Messages of the ``kmc`` logger as ``kmc: ...`` lines on stderr."""
+    import logging
+    logger = logging.getLogger("kmc")
+    if not any(getattr(h, "_kmc_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("kmc: %(message)s"))
+        handler._kmc_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def main(argv=None, *, after_run=None):
+    """Entry point; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None (sys.argv[1:])
+    after_run : callable or None
+        ``after_run(path, config)`` is called on the finished result file of ``kmc run``
+        (``config.output.figures`` says whether to draw) and returns the paths of the
+        figures it wrote (``kmc.pipeline.run.run``).
+    """
     args = _parser().parse_args(argv)
+    _logging()
     try:
+        if args.command == "show":
+            return _show(args.file)
         config = config_module.load(args.file, args.set)
         if args.command == "check":
             points = config.points()
             print(f"{args.file}: ok ({config.model.name}, {len(points)} point(s) x "
                   f"{config.ensemble.realizations} realization(s))")
             return 0
-        return _run(config, args)
+        return _run(config, args, after_run)
     except (ConfigError, ResultFileError) as exc:
         print(f"kmc: {exc}", file=sys.stderr)
         return 2
@@ -50,40 +90,40 @@ def main(argv=None):
         return 130
 
 
-def _run(config, args):
-    from pathlib import Path
+def _run(config, args, after_run):
+    from dataclasses import replace
 
     from kmc.pipeline.run import run
-    out = args.out or config.output.path
-    if Path(out).exists() and not args.resume:
-        print(f"kmc: {out} exists; continuing it (finished realizations are skipped)",
-              file=sys.stderr)
+    hook = after_run
+    if after_run is not None and args.no_figures:  # the stored config keeps its own value
+        def hook(path, cfg):
+            return after_run(path, replace(cfg, output=replace(cfg.output, figures=False)))
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.formatwarning = lambda msg, *a, **k: f"kmc: warning: {msg}\n"
-        summary = run(config, out=out, workers=args.workers, backend=args.backend,
-                      progress=not args.quiet, figures=False if args.no_figures else None)
+        summary = run(config, out=args.out, workers=args.workers, backend=args.backend,
+                      progress=not args.quiet, resume=args.resume, overwrite=args.overwrite,
+                      after_run=hook)
     print(f"results: {summary.path} ({summary.computed} computed, {summary.skipped} already "
           f"done, {summary.not_converged} not converged)")
     for fig in summary.figures:
         print(f"figure:  {fig}")
-    _print_comparison(summary.path)
+    if after_run is None:
+        print("kmc: rows only (no summaries, no figures): the analysis runs through the "
+              "`kmc` command or `python -m kmc`", file=sys.stderr)
+    from kmc.pipeline.show import describe
+    print(describe(summary.path))
     return 1 if summary.not_converged else 0
 
 
-def _print_comparison(path):
-    """One line per point: simulated relaxation against the linear prediction."""
-    import h5py
-    with h5py.File(path, "r") as f:
-        for name, group in f["glassrelax/points"].items():
-            if "comparison" not in group:
-                continue
-            a = group["comparison"].attrs
-            print(f"{name}: window 1/lambda_max..1/lambda_min = {1 / a['lambda_max']:.3g}.."
-                  f"{1 / a['lambda_min']:.3g}; max |sim - pred|/pred = "
-                  f"{a['max_rel_deviation']:.3g}; slope d|dx|/dln t: simulated "
-                  f"{a['slope_simulated']:.4g} +- {a['slope_simulated_se']:.2g}, predicted "
-                  f"{a['slope_predicted']:.4g}, log form {a['slope_log']:.4g}")
+def _show(path):
+    from pathlib import Path
+
+    from kmc.pipeline.show import describe
+    if not Path(path).is_file():
+        raise ResultFileError(f"{path}: no such file")
+    print(describe(path))
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 
+from kmc.dynamics.params import DynamicsParams
 from kmc.errors import ConfigError
+from kmc.model import check_temperature
 
 MODELS = ("tls", "electron")
 
@@ -55,7 +57,7 @@ class ModelConfig:
     N: int = _spec(1000, None, "number of sites, >= 2")
     dimension: int = _spec(0, None, "1, 2 or 3; 0 means the model's default (TLS 3, electron 2)")
     density: float = _spec(1.0, _positive, "sites per unit volume (lengths in r_nn)")
-    temperature: float = _spec(0.05, _positive, "T in units of J")
+    temperature: float = _spec(0.05, check_temperature, "T in units of J")
     filling: float = _spec(0.5, None, "electron glass: K = M / N in (0, 1)")
     a: float = _spec(1.0, _positive, "TLS phonon prefactor: rates a Delta0^2 ..., time in 1/(a J^3)")
     xi: float = _spec(0.1, _positive, "electron localization length (r_nn / xi = 10)")
@@ -94,29 +96,25 @@ class LinearConfig:
     times_per_decade: int = _spec(10, _positive, "time grid of the relaxation prediction")
 
 
-@dataclass(frozen=True)
-class DynamicsConfig:
-    """Mirrors kmc.dynamics.DynamicsParams (which checks the values); T, a, xi, gamma0 come
-    from [model]."""
+def _dynamics_config():
+    """[dynamics] of a run file: the run-file fields of kmc.dynamics.DynamicsParams (same
+    names, types, defaults and order), plus ``enabled`` and ``initial_state_file`` in place
+    of ``initial_state``. The values are checked once, by DynamicsParams
+    (RunConfig.validate); T, a, xi and gamma0 come from [model]."""
+    spec = [("enabled", bool, _spec(False, None, "run the experiment (a [dynamics] table "
+                                                 "enables)"))]
+    for f in fields(DynamicsParams):
+        if f.name == "initial_state":
+            spec.append(("initial_state_file", str,
+                         _spec("", None, "state: .npy of shape (N,) or (R, N)")))
+        elif f.metadata.get("run_file"):
+            spec.append((f.name, f.type, _spec(f.default, None, f.metadata["doc"])))
+    cls = dataclasses.make_dataclass("DynamicsConfig", spec, frozen=True)
+    cls.__module__ = __name__  # picklable: worker processes receive RunConfigs
+    return cls
 
-    enabled: bool = _spec(False, None, "run the experiment (a [dynamics] table enables)")
-    method: str = _spec("kmc", _choice("kmc", "exact"), "kinetic Monte Carlo or master equation")
-    kernel: str = _spec("fast", _choice("fast", "reference"), "KMC kernel")
-    protocol: str = _spec("quench", _choice("quench", "pulse", "state"), "experiment")
-    initial_temperature: float = _spec(math.inf, None, "quench: T0 (inf = random states)")
-    pulse_strength: float = _spec(0.0, _non_negative, "pulse: F, units of J")
-    waiting_time: float = _spec(0.0, _non_negative, "pulse: t_w")
-    initial_state_file: str = _spec("", None, "state: .npy of shape (N,) or (R, N)")
-    t_min: float = _spec(1e-2, _positive, "first sample time")
-    t_max: float = _spec(1e4, _positive, "last sample time")
-    n_times: int = _spec(40, _positive, "log-spaced sample times")
-    replicas: int = _spec(16, _positive, "trajectories per realization")
-    hop_cutoff: float = _spec(2.0, _positive, "electron: largest hop distance, units of r_nn")
-    mc_preparation_sweeps: int = _spec(500, _non_negative, "static MC sweeps to prepare T0")
-    mc_equilibration_sweeps: int = _spec(500, _non_negative, "static MC baseline: discarded")
-    mc_sampling_sweeps: int = _spec(2000, _positive, "static MC baseline: measured")
-    window: float = _spec(1.0, _positive, "thinning window, units of T (speed only)")
-    checkpoint_interval: float = _spec(600.0, _non_negative, "seconds between checkpoints")
+
+DynamicsConfig = _dynamics_config()
 
 
 @dataclass(frozen=True)
@@ -211,10 +209,13 @@ class RunConfig:
         for t in self.solver.anneal:
             _positive("solver.anneal", t)
         if self.dynamics.enabled:
-            self.dynamics_params()  # DynamicsParams checks its own values
-            if self.dynamics.protocol == "state" and not self.dynamics.initial_state_file:
+            state = self.dynamics.protocol == "state"
+            if state and not self.dynamics.initial_state_file:
                 raise ConfigError("dynamics.initial_state_file",
                                   "protocol 'state' needs a .npy file of initial states")
+            # DynamicsParams checks every value; the file is read per realization, so an
+            # empty placeholder state stands in for it here
+            self.dynamics_params(initial_state=() if state else None)
         if self.output.dos_range and not (len(self.output.dos_range) == 2
                                           and self.output.dos_range[0] < self.output.dos_range[1]):
             raise ConfigError("output.dos_range", f"expected [lo, hi] with lo < hi, "
@@ -222,7 +223,6 @@ class RunConfig:
 
     def dynamics_params(self, initial_state=None):
         """kmc.dynamics.DynamicsParams of this (point) configuration."""
-        from kmc.dynamics.params import DynamicsParams
         values = dataclasses.asdict(self.dynamics)
         values.pop("enabled"), values.pop("initial_state_file")
         m = self.model

@@ -3,31 +3,17 @@
 
 ``compute`` is a plain top-level function of (point config, seed, point, realization) so
 that any backend (in-process, process pool, Dask) can run it and get identical arrays.
-``payload_layout`` is the one description of what ``compute`` returns; the result file
-creates its datasets from it.
+``kmc.storage.schema.row_layout`` is the one description of what ``compute`` returns; the
+result file creates its datasets from it.
 """
 from pathlib import Path
 
 import numpy as np
 
 from kmc.solvers import meanfield
-from kmc.seeding import DISORDER, SOLVER, stream
-from kmc.systems import ElectronSystem, TLSSystem
-
-# observables of the time-domain experiment stored per realization (mean and stderr)
-DYNAMICS_CURVES = ("energy", "excess_energy", "excitations", "excess_excitations", "deviation")
-
-
-def build_system(config, seed, point, realization):
-    """The disorder of realization (point, realization) of a point's RunConfig."""
-    m, dis = config.model, config.disorder
-    rng = stream(seed, point, realization, DISORDER)
-    dtype = np.float32 if config.solver.precision == "float32" else np.float64
-    if m.name == "tls":
-        return TLSSystem.random(rng, m.N, m.d, W=dis.W, J=dis.J, delta0_min=dis.delta0_min,
-                                delta0_max=dis.delta0_max, density=m.density, dtype=dtype)
-    return ElectronSystem.random(rng, m.N, m.d, W=dis.W, J=dis.J, filling=m.filling,
-                                 density=m.density, dtype=dtype)
+from kmc.seeding import SOLVER, stream
+from kmc.storage.schema import DYNAMICS_CURVES, Status, build_system, checkpoint_dir
+from kmc.systems import TLSSystem
 
 
 def solve_system(config, system, seed, point, realization):
@@ -38,51 +24,8 @@ def solve_system(config, system, seed, point, realization):
                            rng=stream(seed, point, realization, SOLVER))
 
 
-def payload_layout(config):
-    """{name: (shape, dtype, fill)} of one realization's stored values (without the R axis)."""
-    m = config.model
-    n, d = m.N, m.d
-    f8 = np.float64
-    layout = {
-        "status": ((), np.int8, 0), "sweeps": ((), np.int64, 0),
-        "residual": ((), f8, np.nan), "mu": ((), f8, np.nan),
-        "fields": ((n,), f8, np.nan), "energies": ((n,), f8, np.nan),
-        "positions": ((n, d), f8, np.nan),
-    }
-    if m.name == "tls":
-        layout.update(bias=((n,), f8, np.nan), delta0=((n,), f8, np.nan))
-    else:
-        layout["site_energies"] = ((n,), f8, np.nan)
-    lin = config.linear
-    if lin.enabled:
-        n_rates = n if m.name == "tls" else n - 1  # the conserved mode is excluded
-        layout["rates"] = ((n_rates,), f8, np.nan)
-        layout["n_positive"] = ((), np.int64, -1)
-        if lin.interactions:
-            layout["rates_interacting"] = ((n_rates,), f8, np.nan)
-            layout["n_positive_interacting"] = ((), np.int64, -1)
-            if m.name == "tls":
-                layout["rates_refined"] = ((n_rates,), f8, np.nan)
-        if lin.distance_matrix and m.name == "electron":
-            layout["rates_distance"] = ((n - 1,), f8, np.nan)
-    dyn = config.dynamics
-    if dyn.enabled:
-        t = dyn.n_times
-        for name in DYNAMICS_CURVES:
-            layout[f"dynamics/{name}"] = ((t,), f8, np.nan)
-            layout[f"dynamics/{name}_stderr"] = ((t,), f8, np.nan)
-        layout["dynamics/occupation"] = ((t, n), f8, np.nan)
-        layout["dynamics/equilibrium_occupation"] = ((n,), f8, np.nan)
-        layout["dynamics/mean_field_occupation"] = ((n,), f8, np.nan)
-        for name in ("equilibrium_energy", "equilibrium_excitations", "mean_field_energy",
-                     "mean_field_excitations"):
-            layout[f"dynamics/{name}"] = ((), f8, np.nan)
-        layout["dynamics/events"] = ((), np.int64, -1)
-    return layout
-
-
 def compute(config, seed, point, realization, dos_edges):
-    """Everything stored for one realization, as a dict of NumPy arrays and scalars."""
+    """The row of one realization: {dataset name of ``schema.row_layout``: array or scalar}."""
     system = build_system(config, seed, point, realization)
     result = solve_system(config, system, seed, point, realization)
     out = {
@@ -90,10 +33,10 @@ def compute(config, seed, point, realization, dos_edges):
         "fields": result.fields,
         "energies": result.energies,
         "mu": result.mu,
-        "status": 1 if result.converged else 2,
+        "status": int(Status.CONVERGED if result.converged else Status.NOT_CONVERGED),
         "sweeps": result.sweeps,
         "residual": result.residual,
-        "dos_counts": np.histogram(result.energies, bins=dos_edges)[0],
+        "dos/counts": np.histogram(result.energies, bins=dos_edges)[0],
     }
     if isinstance(system, TLSSystem):
         out["bias"] = system.bias
@@ -150,7 +93,7 @@ def _dynamics(config, system, result, seed, point, realization):
     params = config.dynamics_params(initial_state=initial)
     checkpoint = None
     if dyn.method == "kmc" and dyn.checkpoint_interval > 0:
-        folder = Path(config.output.path + ".checkpoints")
+        folder = Path(checkpoint_dir(config.output.path))
         folder.mkdir(parents=True, exist_ok=True)
         checkpoint = folder / f"p{point:04d}_r{realization:05d}.npz"
     res = simulate(system, params, seed=seed, point=point, realization=realization,

@@ -76,8 +76,7 @@ def solve(system, temperature, *, tol=1e-10, max_sweeps=10_000, rng=None, init="
     -------
     MeanFieldResult
     """
-    if not temperature > 0:
-        raise ConfigError("temperature", f"must be > 0, got {temperature}")
+    model.check_temperature("temperature", temperature)
     rng = as_generator(rng)
     fields = _initial_fields(system, init, rng)
     schedule = [float(t) for t in anneal] + [float(temperature)]
@@ -270,9 +269,9 @@ def _tls_gauss_seidel(couplings, bias, fields, temperature, tol, max_sweeps, ord
 
 
 @numba.njit(cache=True)
-def _electron_charges(fields, mu, filling, t2, out):
+def _electron_charges(fields, mu, filling, temperature, out):
     for j in range(fields.shape[0]):
-        out[j] = 0.5 * (1.0 - math.tanh((fields[j] - mu) / t2)) - filling
+        out[j] = model.fermi_factor((fields[j] - mu) / temperature) - filling
 
 
 @numba.njit(cache=True)
@@ -282,13 +281,15 @@ def _electron_gauss_seidel(interactions, site_energies, fields, filling, n_elect
 
     Push form as in ``_tls_gauss_seidel``. A new mu enters each charge when its site is
     next visited (its change is pushed then), exactly like a new neighbouring field.
+    f is kmc.model.fermi_factor, precise in both tails (the definition the linearization
+    and detailed balance need), so an empty site's charge stops changing only where
+    e^-(E - mu)/T underflows (E - mu > ~709 T), not at ~38 T as 0.5 (1 - tanh) did.
     """
     n = site_energies.shape[0]
-    t2 = 2.0 * temperature
     charge = np.empty(n)  # f(E_j) - K of the last update of j
     if fix_count:
         mu = _chemical_potential(fields, float(n_electrons), temperature)
-    _electron_charges(fields, mu, filling, t2, charge)
+    _electron_charges(fields, mu, filling, temperature, charge)
     current = np.empty(n)
     _base_plus_matvec(site_energies, interactions, 1.0, charge, current)
     for sweep in range(1, max_sweeps + 1):
@@ -299,7 +300,7 @@ def _electron_gauss_seidel(interactions, site_energies, fields, filling, n_elect
             new = current[i]
             change = max(change, abs(new - fields[i]))
             fields[i] = new
-            q = 0.5 * (1.0 - math.tanh((new - mu) / t2)) - filling
+            q = model.fermi_factor((new - mu) / temperature) - filling
             delta = q - charge[i]
             if delta != 0.0:
                 charge[i] = q
@@ -319,7 +320,7 @@ def _electron_gauss_seidel(interactions, site_energies, fields, filling, n_elect
 def _count(energies, mu, temperature):
     total = 0.0
     for e in energies:
-        total += 0.5 * (1.0 - math.tanh((e - mu) / (2.0 * temperature)))
+        total += model.fermi_factor((e - mu) / temperature)
     return total
 
 

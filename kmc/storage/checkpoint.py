@@ -14,6 +14,7 @@ another run is refused rather than silently continued.
 import hashlib
 import json
 import os
+import time
 
 import numpy as np
 
@@ -67,3 +68,56 @@ def remove(path):
         os.remove(os.fspath(path))
     except FileNotFoundError:
         pass
+
+
+class ReplicaCheckpoints:
+    """Periodic checkpoints of one realization's KMC replicas (kmc.dynamics.run).
+
+    The file holds the replica index and phase (0: pulse, 1: relaxation), the outputs
+    recorded so far and the running counter totals (named arrays), the state of the replica
+    in progress (its arrays under ``state_<name>``; none between replicas) and the random
+    generator. ``due()`` says whether ``interval`` seconds of wall time have passed since the
+    last write (or the start).
+
+    Parameters
+    ----------
+    path : str or PathLike, the checkpoint file
+    fingerprint_value : str, from :func:`fingerprint` of the run's identity
+    interval : float, seconds of wall time between writes
+    """
+
+    _STATE = "state_"
+
+    def __init__(self, path, fingerprint_value, interval):
+        self.path = path
+        self.fingerprint = fingerprint_value
+        self.interval = float(interval)
+        self._last = time.monotonic()
+
+    def resume(self, rng):
+        """Restore ``rng`` and return (replica, phase, state_arrays or None, outputs) of the
+        checkpoint; None if there is no checkpoint yet."""
+        loaded = load(self.path, self.fingerprint, rng)
+        if loaded is None:
+            return None
+        meta, arrays = loaded
+        state = {k[len(self._STATE):]: v for k, v in arrays.items() if k.startswith(self._STATE)}
+        outputs = {k: v for k, v in arrays.items() if not k.startswith(self._STATE)}
+        return meta["replica"], meta["phase"], (state if meta["has_state"] else None), outputs
+
+    def due(self):
+        """True when the interval has passed since the last write."""
+        return time.monotonic() - self._last >= self.interval
+
+    def save(self, replica, phase, state_arrays, outputs, rng):
+        """Write the checkpoint (atomically) and restart the interval."""
+        arrays = dict(outputs)
+        if state_arrays is not None:
+            arrays.update({self._STATE + k: v for k, v in state_arrays.items()})
+        save(self.path, self.fingerprint, {"replica": replica, "phase": phase,
+                                           "has_state": state_arrays is not None}, arrays, rng)
+        self._last = time.monotonic()
+
+    def finish(self):
+        """The run completed: delete the checkpoint."""
+        remove(self.path)

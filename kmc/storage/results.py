@@ -14,9 +14,15 @@ interactions   electron: (N, N) e^2 / r_ij, rebuilt from the stored seed
 n_electrons    electron: M
 fields         (N,) mean-field Delta'_i (TLS) or E_i (electron)
 energies       (N,) TLS: signed E_i (Eq. 6); electron: E_i - mu
-mu, status, sweeps, residual   scalars (status 1 converged, 2 not converged, 0 pending)
+mu, status, sweeps, residual   scalars (``kmc.storage.schema.Status``)
 system         the rebuilt TLSSystem / ElectronSystem, usable by every method
 ============== ======================================================================
+
+Typed accessors read the summaries the analysis wrote at the end of the run (``None`` when
+the file has none, e.g. a run without ``[linear]``): ``dos(p)``, ``linear(p)``,
+``dynamics(p)``, ``comparison(p)``; the rows themselves through ``status(p)``,
+``converged(p)`` and ``rows(name, p)``. No caller needs to know a path inside the file
+(``kmc.storage.schema`` owns them).
 """
 import json
 from dataclasses import dataclass
@@ -24,10 +30,9 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from kmc.pipeline import realization as _realization
-from kmc.pipeline.config import RunConfig
 from kmc.errors import ResultFileError
-from kmc.storage.store import ROOT, SCHEMA_VERSION, _name
+from kmc.pipeline.config import RunConfig  # data only (imports kmc.errors): see architecture.md
+from kmc.storage.schema import POINTS, ROOT, SCHEMA_VERSION, Status, build_system, point_path
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,75 @@ class Point:
     index: int
     values: dict
     config: RunConfig
+
+
+@dataclass(frozen=True)
+class DOS:
+    """Density of states of a point: edges (B+1,), mean and sem (B,) in states per site per
+    J over ``n_used`` converged realizations."""
+
+    edges: np.ndarray
+    mean: np.ndarray
+    sem: np.ndarray
+    n_used: int
+
+
+@dataclass(frozen=True)
+class LinearSummary:
+    """Rate summary of a point (``linear/``): ln(lambda) density (``log_*``), the window
+    density (``lin_*``, None without a lower plateau edge), the plateau edges with the
+    bootstrap error of lambda_min, the typical median rate, the 1/lambda fit (dict with
+    amplitude, amplitude_se, chi2_dof, exponent, exponent_se; None if it failed) and the
+    predicted relaxation (dict with times, mean, sem, e1, log; None without both edges)."""
+
+    log_edges: np.ndarray
+    log_mean: np.ndarray
+    log_sem: np.ndarray
+    lin_edges: np.ndarray | None
+    lin_mean: np.ndarray | None
+    lin_sem: np.ndarray | None
+    lambda_min: float
+    lambda_max: float
+    lambda_min_se: float
+    median_rate: float
+    median_rate_se: float
+    fit: dict | None
+    relaxation: dict | None
+    n_used: int
+    n_with_positive_eigenvalue: int
+
+
+@dataclass(frozen=True)
+class DynamicsSummary:
+    """Ensemble curves of a point: times (T,); mean and stderr {observable: (T,)}."""
+
+    times: np.ndarray
+    mean: dict
+    stderr: dict
+    n_used: int
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    """Simulated against predicted relaxation of a point (``comparison/``): curves (T,)
+    and the scalars of ``analysis.compare.Comparison``."""
+
+    times: np.ndarray
+    simulated: np.ndarray
+    simulated_se: np.ndarray
+    predicted: np.ndarray
+    predicted_se: np.ndarray
+    predicted_raw: np.ndarray
+    log: np.ndarray
+    in_window: np.ndarray
+    lambda_min: float
+    lambda_max: float
+    max_rel_deviation: float
+    slope_simulated: float
+    slope_simulated_se: float
+    slope_predicted: float
+    slope_log: float
+    t0_lambda_max: float
 
 
 class Results:
@@ -55,8 +129,8 @@ class Results:
             self.seed = int(root.attrs["seed"])
             self.model = str(root.attrs["model"])
             self.points = []
-            for p, name in enumerate(sorted(root["points"])):
-                g = root["points"][name]
+            for p, name in enumerate(sorted(f[POINTS])):
+                g = f[POINTS][name]
                 config = RunConfig.from_dict(json.loads(g.attrs["config"]))
                 self.points.append(Point(p, json.loads(g.attrs["values"]), config))
 
@@ -64,20 +138,99 @@ class Results:
         return f"Results({self.path!r}, model={self.model!r}, points={len(self.points)})"
 
     def dataset(self, name, point=0):
-        """A whole per-point dataset, e.g. ``energies`` (R, N) or ``dos/mean``."""
+        """A whole per-point dataset, e.g. ``energies`` (R, N) or ``dos/edges``."""
         with h5py.File(self.path, "r") as f:
-            return f[f"{ROOT}/points/{_name(point)}/{name}"][()]
+            return f[point_path(point)][name][()]
+
+    def status(self, point=0):
+        """(R,) int8 ``Status`` of every realization of ``point``."""
+        return self.dataset("status", point)
+
+    def converged(self, point=0, realizations=None):
+        """Indices of the converged realizations of ``point`` among the first
+        ``realizations`` (None: all rows of the file)."""
+        return np.flatnonzero(self.status(point)[:realizations] == Status.CONVERGED)
+
+    def rows(self, name, point=0, realizations=None):
+        """The rows of dataset ``name`` of the converged realizations, (R_ok, ...)."""
+        ok = self.converged(point, realizations)
+        with h5py.File(self.path, "r") as f:
+            data = f[point_path(point)][name]
+            return data[:realizations][ok] if ok.size else np.zeros((0,) + data.shape[1:],
+                                                                    data.dtype)
+
+    def dos(self, point=0):
+        """DOS summary of ``point`` (None before the run finished)."""
+        with h5py.File(self.path, "r") as f:
+            dos = f[point_path(point)]["dos"]
+            if "mean" not in dos:
+                return None
+            return DOS(dos["edges"][()], dos["mean"][()], dos["sem"][()],
+                       int(dos.attrs["n_used"]))
+
+    def linear(self, point=0):
+        """LinearSummary of ``point`` (None without ``[linear]`` or converged rows)."""
+        with h5py.File(self.path, "r") as f:
+            lin = f[point_path(point)].get("linear")
+            if lin is None:
+                return None
+            a = lin.attrs
+            get = (lambda n: lin[n][()] if n in lin else None)
+            fit = ({k: float(a[f"fit_{k}"]) for k in ("amplitude", "amplitude_se", "chi2_dof",
+                                                       "exponent", "exponent_se")}
+                   if "fit_amplitude" in a else None)
+            rel = lin.get("relaxation")
+            relaxation = ({k: rel[k][()] for k in ("times", "mean", "sem", "e1", "log")}
+                          if rel is not None else None)
+            return LinearSummary(get("log_edges"), get("log_mean"), get("log_sem"),
+                                 get("lin_edges"), get("lin_mean"), get("lin_sem"),
+                                 *(float(a[k]) for k in ("lambda_min", "lambda_max",
+                                                         "lambda_min_se", "median_rate",
+                                                         "median_rate_se")),
+                                 fit, relaxation, int(a["n_used"]),
+                                 int(a["n_with_positive_eigenvalue"]))
+
+    def dynamics(self, point=0):
+        """DynamicsSummary of ``point`` (None without ``[dynamics]`` or converged rows)."""
+        with h5py.File(self.path, "r") as f:
+            g = f[point_path(point)]
+            if "dynamics/ensemble" not in g:
+                return None
+            ens = g["dynamics/ensemble"]
+            names = [n for n in ens if not n.endswith("_stderr")]
+            return DynamicsSummary(g["dynamics/times"][()], {n: ens[n][()] for n in names},
+                                   {n: ens[f"{n}_stderr"][()] for n in names},
+                                   int(ens.attrs["n_used"]))
+
+    def comparison(self, point=0):
+        """ComparisonSummary of ``point`` (None without both ``[linear]`` and ``[dynamics]``)."""
+        with h5py.File(self.path, "r") as f:
+            c = f[point_path(point)].get("comparison")
+            if c is None:
+                return None
+            curves = {k: c[k][()] for k in ("times", "simulated", "simulated_se", "predicted",
+                                            "predicted_se", "predicted_raw", "log",
+                                            "in_window")}
+            scalars = {k: float(c.attrs[k]) for k in (
+                "lambda_min", "lambda_max", "max_rel_deviation", "slope_simulated",
+                "slope_simulated_se", "slope_predicted", "slope_log", "t0_lambda_max")}
+            return ComparisonSummary(**curves, **scalars)
+
+    def system(self, k, point=0):
+        """The TLSSystem / ElectronSystem of realization ``k`` of ``point``, rebuilt from
+        its seed (couplings and distances are not stored)."""
+        return build_system(self.points[point].config, self.seed, point, k)
 
     def realization(self, k, point=0):
         """Disorder and mean-field solution of realization ``k`` of ``point`` (see module doc)."""
-        config = self.points[point].config
         with h5py.File(self.path, "r") as f:
-            g = f[f"{ROOT}/points/{_name(point)}"]
+            g = f[point_path(point)]
             if not 0 <= k < g["status"].shape[0]:
                 raise IndexError(f"realization {k} out of range 0..{g['status'].shape[0] - 1}")
             out = {name: g[name][k] for name in g if isinstance(g[name], h5py.Dataset)}
-        system = _realization.build_system(config, self.seed, point, k)
-        if out["status"] != 0 and not np.array_equal(system.positions, out["positions"]):
+        system = self.system(k, point)
+        if (out["status"] != Status.PENDING
+                and not np.array_equal(system.positions, out["positions"])):
             raise ResultFileError(f"{self.path}: rebuilt realization {k} differs from the "
                                   f"stored one (other program version?)")
         out["positions"] = system.positions

@@ -2,8 +2,8 @@
 
 Equilibrium pair currents
 -------------------------
-With mean-field energies E_i and chemical potential mu, n0_i = f(E_i) (``model.fermi``,
-evaluated by ``fermi_occupations`` to full relative precision in the tails) and
+With mean-field energies E_i and chemical potential mu, n0_i = f(E_i) and 1 - n0_i
+(``model.fermi`` and ``model.fermi_holes``, each to full relative precision in its tail) and
 the equilibrium current from i to j is (Eq. 21)
 
     gamma0_ij = n0_i (1 - n0_j) Gamma0 e^(-r_ij/xi) [n_B(|E_j - E_i|) + Theta(E_i - E_j)].
@@ -45,7 +45,6 @@ import math
 
 import numpy as np
 import scipy.linalg
-import scipy.special
 
 from kmc import model
 from kmc.solvers.linear.spectrum import split_spectrum
@@ -56,20 +55,18 @@ SYMMETRY_RTOL = 1e-8
 
 
 def fermi_occupations(energies, mu, temperature):
-    """(n0, 1 - n0) of the Fermi function, each to full relative precision.
+    """(n0, 1 - n0) of the Fermi function f(E) = 1 / (e^((E - mu)/T) + 1).
 
-    The same function as ``model.fermi`` (1 / (e^((E - mu)/T) + 1)), evaluated as
-    expit(-(E - mu)/T) and expit((E - mu)/T): ``model.fermi`` computes 0.5 (1 - tanh), which
-    loses relative precision in the small tail (e^-x relative error eps e^x, exactly 0
-    beyond E - mu ~ 38 T). The linearization divides by n0 (1 - n0), so it needs the tails
-    to relative precision; the mean-field solver only needs them to absolute precision.
+    ``model.fermi`` and ``model.fermi_holes``: the one Fermi function of the package
+    (``model.fermi_factor``), each value to full relative precision. The linearization
+    divides by n0 (1 - n0), so it needs both tails to relative precision; computing
+    1 - n0 by subtraction would lose it.
 
     Returns
     -------
     n0, holes : (N,) float
     """
-    x = (np.asarray(energies, dtype=float) - mu) / temperature
-    return scipy.special.expit(-x), scipy.special.expit(x)
+    return model.fermi(energies, mu, temperature), model.fermi_holes(energies, mu, temperature)
 
 
 def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1.0):

@@ -1,0 +1,84 @@
+"""``kmc show FILE``: what a result file holds, in a physicist's terms.
+
+Printed by ``kmc show`` and at the end of ``kmc run``: the run (model, points,
+realizations, seed, provenance), the status counts, then per sweep point its physical
+values (N, T, W, J and the swept keys), the number of converged realizations, lambda_min
+with its bootstrap error and lambda_max, the 1/lambda fit, and for runs with dynamics and
+linear rates the comparison of the simulated relaxation with the prediction, with a
+verdict: ``agrees`` when the simulated and predicted slopes per ln t differ by less than
+2 standard errors of the simulated slope (``differs`` otherwise).
+
+Everything comes from ``kmc.load`` accessors; nothing is recomputed.
+"""
+import math
+
+import numpy as np
+
+from kmc.storage.results import load
+from kmc.storage.schema import Status, point_name
+
+SLOPE_SIGMAS = 2.0  # verdict threshold, in standard errors of the simulated slope
+
+
+def _g(x, digits=4):
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+
+
+def verdict(c):
+    """'agrees' / 'differs' / 'undetermined' for a ComparisonSummary (module docstring)."""
+    diff, se = abs(c.slope_simulated - c.slope_predicted), c.slope_simulated_se
+    if not (np.isfinite(diff) and np.isfinite(se) and se > 0):
+        return "undetermined"
+    return "agrees" if diff < SLOPE_SIGMAS * se else "differs"
+
+
+def describe(path):
+    """The text of ``kmc show`` for result file ``path`` (lines joined by newlines)."""
+    res = load(path)
+    a = res.attrs
+    rate = "a J^3" if res.model == "tls" else "Gamma0"
+    counts = {s: 0 for s in Status}
+    per_point = []
+    for p in range(len(res.points)):
+        status = res.status(p)
+        for s in Status:
+            counts[s] += int(np.sum(status == s))
+        per_point.append(status.size)
+    kind = "TLS glass" if res.model == "tls" else "electron glass"
+    lines = [f"{res.path}: {kind}, {len(res.points)} point(s) x {max(per_point)} "
+             f"realization(s), seed {res.seed}",
+             f"  written by glassrelax {a.get('program_version', '?')} "
+             f"(git {str(a.get('git_commit', '?'))[:12]}), schema {a.get('schema_version')}",
+             f"  status: {counts[Status.CONVERGED]} converged, "
+             f"{counts[Status.NOT_CONVERGED]} not converged, {counts[Status.PENDING]} pending"]
+    for p, point in enumerate(res.points):
+        c = point.config
+        m, d = c.model, c.disorder
+        physical = f"N = {m.N}, T = {_g(m.temperature)}, W = {_g(d.W)}, J = {_g(d.J)}"
+        swept = ", ".join(f"{k} = {v}" for k, v in point.values.items())
+        lines.append(f"{point_name(p)}: {physical}" + (f"  (sweep: {swept})" if swept else ""))
+        dos = res.dos(p)
+        lines.append(f"  converged realizations: {int(np.sum(res.status(p) == Status.CONVERGED))}"
+                     + ("" if dos is not None else "  (no summaries yet: run not finished)"))
+        lin = res.linear(p)
+        if lin is not None:
+            lines.append(f"  rates ({rate}): lambda_min = {_g(lin.lambda_min)} +- "
+                         f"{_g(lin.lambda_min_se, 2)}, lambda_max = {_g(lin.lambda_max)}, "
+                         f"median rate = {_g(lin.median_rate)} +- {_g(lin.median_rate_se, 2)}")
+            if lin.fit is not None:
+                f = lin.fit
+                lines.append(f"  1/lambda fit in [lambda_min, 10 lambda_min]: C = "
+                             f"{_g(f['amplitude'])} +- {_g(f['amplitude_se'], 2)} "
+                             f"(chi2/dof {_g(f['chi2_dof'], 3)}); free exponent beta = "
+                             f"{_g(f['exponent'], 3)} +- {_g(f['exponent_se'], 2)}")
+            else:
+                lines.append("  1/lambda fit: none (no lower plateau edge or too few bins)")
+        cmp = res.comparison(p)
+        if cmp is not None:
+            lines.append(f"  relaxation vs linear prediction: {verdict(cmp)}; window "
+                         f"t = {_g(1 / cmp.lambda_max, 3)}..{_g(1 / cmp.lambda_min, 3)}, "
+                         f"max |sim - pred|/pred = {_g(cmp.max_rel_deviation, 3)}, slope "
+                         f"per ln t: simulated {_g(cmp.slope_simulated)} +- "
+                         f"{_g(cmp.slope_simulated_se, 2)}, predicted "
+                         f"{_g(cmp.slope_predicted)}, log form {_g(cmp.slope_log)}")
+    return "\n".join(lines)
