@@ -14,6 +14,7 @@ from kmc.model import check_temperature
 METHODS = ("kmc", "exact")
 KERNELS = ("fast", "reference")
 PROTOCOLS = ("quench", "pulse", "state")
+ACCELERATIONS = ("off", "quasi_equilibrium")
 
 
 def check_kernel(key, value):
@@ -72,6 +73,14 @@ class DynamicsParams:
         Wall-clock seconds between checkpoints (only with a checkpoint path).
     chunk_trials : int
         Trials per kernel call; checkpoints are written between calls.
+    acceleration : "off" or "quasi_equilibrium"
+        Temporal acceleration of the KMC relaxation phase (docs/acceleration.md): the rates of
+        processes observed to be quasi-equilibrated are scaled down, both directions alike.
+        An approximation, off by default; the pulse phase is never accelerated.
+    acceleration_executions : float
+        Its accuracy parameter N_e (>= 10): executions per schedule interval before a
+        process is scaled, and kept after. Recommended 100 (docs/acceleration.md has the
+        measured errors); larger is more accurate and slower.
     """
 
     temperature: float = field(metadata={"doc": "T, from [model]"})
@@ -98,6 +107,9 @@ class DynamicsParams:
     checkpoint_interval: float = _key(600.0, "seconds between checkpoints")
     chunk_trials: int = field(default=1_000_000, metadata={
         "doc": "trials per kernel call (API only)"})
+    acceleration: str = _key("off", "temporal acceleration: off or quasi_equilibrium")
+    acceleration_executions: float = _key(100.0, "acceleration accuracy N_e (>= 10; "
+                                                 "recommended 100)")
 
     def __post_init__(self):
         def need(ok, key, msg, value):
@@ -125,6 +137,13 @@ class DynamicsParams:
              self.mc_sampling_sweeps)
         need(self.checkpoint_interval >= 0, "checkpoint_interval", "must be >= 0",
              self.checkpoint_interval)
+        need(self.acceleration in ACCELERATIONS, "acceleration",
+             f"expected one of {ACCELERATIONS}", self.acceleration)
+        need(isinstance(self.acceleration_executions, (int, float))
+             and not isinstance(self.acceleration_executions, bool)
+             and math.isfinite(self.acceleration_executions)
+             and self.acceleration_executions >= 10, "acceleration_executions",
+             "must be a finite number >= 10", self.acceleration_executions)
         if self.protocol == "state":
             need(self.initial_state is not None, "initial_state",
                  "protocol 'state' needs an initial state", None)

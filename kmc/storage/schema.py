@@ -137,4 +137,6 @@ def row_layout(config):
                      "mean_field_excitations"):
             layout[f"dynamics/{name}"] = ((), f8, np.nan)
         layout["dynamics/events"] = ((), np.int64, -1)
+        # (replicas, 3): events, trials, estimated events without temporal acceleration
+        layout["dynamics/replica_counters"] = ((dyn.replicas, 3), f8, np.nan)
     return layout
