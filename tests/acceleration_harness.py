@@ -180,9 +180,6 @@ def main():  # noqa: C901
                 print("   worst column per time:", " ".join(str(c) for c in np.nanargmax(np.abs(z), axis=1)))
 
 
-if __name__ == "__main__":
-    main()
-
 
 def stable_expm(q, dt):
     """expm(q dt) of a generator q (rows sum to 0) by scaling and squaring with every
@@ -249,3 +246,7 @@ def cap_bias(system, temperature, k_cap, start, times, seed, replicas=4000):
         var = np.maximum(exact @ obs ** 2 - mean ** 2, np.ptp(obs) ** 2 / replicas)
         worst = max(worst, float(np.max(np.abs(capped @ obs - mean) / np.sqrt(var / replicas))))
     return worst
+
+
+if __name__ == "__main__":
+    main()
