@@ -298,3 +298,25 @@ def test_quasi_equilibrium_rule_survives_the_instance_where_the_cap_fails(start)
     zmax, _, events, estimate = check(system, 0.1, AccelerationSettings(executions=100),
                                       start, 4000 if FULL else 300, times, 2)
     assert zmax < Z, (zmax, events, estimate)
+
+
+def test_counters_are_stored_in_the_result_file_and_printed(tmp_path):
+    """kmc run with acceleration: dynamics/replica_counters (R, replicas, 3) in the file,
+    one KMC line in kmc show with the events and the unaccelerated estimate."""
+    from kmc.pipeline.config import RunConfig
+    from kmc.pipeline.run import run as run_file
+    from kmc.pipeline.show import describe
+    from kmc.storage.results import load
+    path = tmp_path / "acc.h5"
+    data = {"model": {"name": "tls", "N": 30, "temperature": 0.1},
+            "disorder": {"W": 1.0, "J": 1.0, "delta0_min": 1e-5, "delta0_max": 1e-1},
+            "dynamics": {"t_min": 1.0, "t_max": 1e9, "n_times": 10, "replicas": 2,
+                         "mc_equilibration_sweeps": 20, "mc_sampling_sweeps": 50,
+                         "acceleration": "quasi_equilibrium"},
+            "ensemble": {"realizations": 1}, "output": {"path": str(path)}}
+    run_file(RunConfig.from_dict(data))
+    rows = load(path).rows("dynamics/replica_counters")
+    assert rows.shape == (1, 2, 3)
+    assert np.all(rows[..., 2] >= rows[..., 0]) and np.all(rows[..., 1] >= rows[..., 0])
+    line = [x for x in describe(path).splitlines() if "KMC (" in x]
+    assert len(line) == 1 and "2 trajectories" in line[0] and "quasi_equilibrium" in line[0]

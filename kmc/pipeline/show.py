@@ -39,11 +39,12 @@ def _kmc_counters(res, p, acceleration):
         rows = res.rows("dynamics/replica_counters", p)
     except KeyError:
         return "  KMC counters: not in this file"
-    rows = rows[np.all(np.isfinite(rows), axis=-1)] if rows.size else rows
+    rows = rows.reshape(-1, 3)
+    rows = rows[np.all(np.isfinite(rows), axis=1)]
     if rows.size == 0:
         return "  KMC counters: none yet"
-    events, trials, unacc = (float(rows[..., k].sum()) for k in range(3))
-    n_traj = rows.shape[0] * rows.shape[1]
+    events, trials, unacc = (float(rows[:, k].sum()) for k in range(3))
+    n_traj = rows.shape[0]
     return (f"  KMC ({n_traj} trajectories, acceleration {acceleration}): events "
             f"{events:.4g}, trials {trials:.4g}, events without acceleration (estimate) "
             f"{unacc:.4g}, speed-up {_g(unacc / events if events else float('nan'), 3)}")
