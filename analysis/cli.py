@@ -10,11 +10,11 @@ import sys
 
 from kmc.pipeline import cli
 
-from .run import finish
-
 
 def after_run(path, config):
     """Summaries (over the ensemble the run asked for) and figures of a finished file."""
+    # imported here, not at the top: `kmc check` and one-line errors need no SciPy
+    from .run import finish
     return finish(path, realizations=config.ensemble.realizations,
                   figures=config.output.figures)
 

@@ -18,7 +18,7 @@ approximation of the replica average; ``predicted_raw`` is the noiseless sum abo
 initial deviation c_i is itself a replica average, so the prediction inherits its noise.
 
 and its logarithmic form -c [gamma_E + ln(lambda_min t)] / ln(lambda_max / lambda_min) with
-c = sum_i |c_i| (PHYSICS.md section 3). Inside the window 1/lambda_max < t < 1/lambda_min the
+c = sum_i |c_i| (docs/model.md section 3). Inside the window 1/lambda_max < t < 1/lambda_min the
 comparison reports the largest relative deviation |sim - pred| / pred and the slopes
 d|dx|/d ln t of the simulated and predicted curves (weighted least squares, weights 1/se^2
 for the simulation, unweighted for the prediction), beside the log form's slope

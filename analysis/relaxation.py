@@ -1,5 +1,5 @@
 """Relaxation predicted from the rates: |dsigma|(t) = sum_i c_i e^(-lambda_i t) (Eq. 15)
-and its continuum forms (Eqs. 16-17, 24; PHYSICS.md section 3).
+and its continuum forms (Eqs. 16-17, 24; docs/model.md section 3).
 
 With p(lambda) = 1 / (lambda ln(lambda_max/lambda_min)) on [lambda_min, lambda_max] and a
 uniform initial deviation c (normalized so that |dsigma|(0) = c)::
@@ -94,7 +94,7 @@ def propagate_linear(matrix, x0, times, scale=None):
 
     The full prediction for a measured initial deviation when the modes are not single
     sites (electron glass; TLS glass with the interaction term): |dx|(t) = sum_i |x_i(t)|
-    (PHYSICS.md section 4) is ``np.abs(x).sum(axis=1)``.
+    (docs/model.md section 4) is ``np.abs(x).sum(axis=1)``.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """One definition of each model: Hamiltonians, local fields, mean-field maps and rates.
 
 The mean-field solver, the linearized dynamics, the master equations and the kinetic Monte
-Carlo all import these functions, so that they simulate one model (PHYSICS.md sections 1-2).
+Carlo all import these functions, so that they simulate one model (docs/model.md sections 1-2).
 
 TLS glass, well occupations S_i = +-1/2 (each pair counted once)::
 

@@ -112,3 +112,24 @@ def test_version_show_overwrite_and_resume(tmp_path):
     missing = kmc("show", str(tmp_path / "none.h5"), cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.strip() == \
         f"kmc: {tmp_path / 'none.h5'}: no such file"
+
+
+def test_log_file_and_verbose(tmp_path):
+    """--log FILE keeps every message with its time; -v prints debug lines on stderr;
+    without -v they stay out of stderr; an unwritable --log is one line."""
+    path = tmp_path / "ok.toml"
+    path.write_text(SMALL)
+    log = tmp_path / "run.log"
+    proc = kmc("run", str(path), "--out", str(tmp_path / "r.h5"), "--quiet", "--log",
+               str(log), cwd=tmp_path)
+    assert proc.returncode == 0 and "flushed" not in proc.stderr
+    text = log.read_text()
+    assert "DEBUG" in text and "flushed 3 row(s) in place" in text
+    assert text.splitlines()[0][:4].isdigit()            # starts with the date
+    proc = kmc("run", str(path), "--out", str(tmp_path / "r.h5"), "--quiet", "-v",
+               cwd=tmp_path)
+    assert proc.returncode == 0 and "kmc: " in proc.stderr and "0 to compute" in proc.stderr
+    proc = kmc("run", str(path), "--out", str(tmp_path / "s.h5"), "--log",
+               str(tmp_path / "nodir" / "x" / "run.log"), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("kmc: --log: cannot write") and not (tmp_path / "s.h5").exists()

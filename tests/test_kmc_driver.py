@@ -111,3 +111,22 @@ def test_exact_method_refuses_large_systems():
     with pytest.raises(ValueError, match="method"):
         simulate(system, DynamicsParams(temperature=1.0, method="exact"),
                  mean_field=np.zeros(20))
+
+
+def test_mean_field_at_another_temperature_is_refused():
+    from kmc.solvers import meanfield
+    system = independent_tls()
+    solved = meanfield.solve(system, 0.5, rng=0)
+    params = DynamicsParams(temperature=0.4, replicas=1, n_times=2, mc_sampling_sweeps=1)
+    with pytest.raises(ValueError, match="mean_field: solved at T = 0.5"):
+        simulate(system, params, mean_field=solved)
+
+
+def test_run_file_state_protocol_is_accepted_with_a_file():
+    """[dynamics] protocol = "state" validates with a state file (the states are read per
+    realization) and is refused without one."""
+    from kmc.pipeline.config import loads
+    config = loads('[dynamics]\nprotocol = "state"\ninitial_state_file = "s.npy"\n')
+    assert config.dynamics.protocol == "state"
+    with pytest.raises(ValueError, match="dynamics.initial_state_file"):
+        loads('[dynamics]\nprotocol = "state"\n')

@@ -178,7 +178,7 @@ def test_bad_engine_arguments_are_rejected():
 
 
 def test_prefactor_scale_only_rescales_time():
-    """Every rate is prefactor x state factor (PHYSICS.md section 6): doubling the one
+    """Every rate is prefactor x state factor (docs/model.md section 6): doubling the one
     prefactor array (a = 2) gives bit for bit the same trajectories on a grid of half the
     times (scaling by 2 is exact in binary floating point)."""
     system = gaussian_tls(14, 10)

@@ -32,7 +32,7 @@ def make_system(seed, n, **kw):
 
 
 def test_two_sites_distance_matrix():
-    """Two sites at distance r: eigenvalues {0, -2 e^(-r/xi)} (PHYSICS.md section 5)."""
+    """Two sites at distance r: eigenvalues {0, -2 e^(-r/xi)} (docs/model.md section 5)."""
     r, xi = 0.7, 0.25
     res = distance_matrix_spectrum(np.array([[0.0, r], [r, 0.0]]), xi, vectors=True)
     np.testing.assert_allclose(res.eigenvalues, [-2 * math.exp(-r / xi), 0.0],
@@ -64,7 +64,7 @@ def test_pair_currents_obey_detailed_balance():
 
 
 def test_occupations_keep_relative_precision_far_from_mu():
-    """Regression: model.fermi = 0.5 (1 - tanh) returns exactly 0 beyond E - mu ~ 38 T and
+    """Regression: a Fermi function 0.5 (1 - tanh) returns exactly 0 beyond E - mu ~ 38 T and
     loses relative precision well before; the linearization divides by n0 (1 - n0), and
     with the tanh form detailed balance of gamma0 failed (relative asymmetry 1) on
     ordinary realizations with close pairs. fermi_occupations keeps both tails."""

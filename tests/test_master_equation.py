@@ -80,7 +80,7 @@ def test_generator_rows_sum_to_zero_and_rates_match_engine():
 
 
 def test_non_interacting_spectrum_is_subset_sums_of_lambda():
-    """PHYSICS.md section 5: with J = 0 the eigenvalues are -(subset sums of lambda_i)."""
+    """docs/model.md section 5: with J = 0 the eigenvalues are -(subset sums of lambda_i)."""
     from kmc.model import tls_relaxation_rates
     rng = np.random.default_rng(2)
     n = 5
@@ -93,7 +93,7 @@ def test_non_interacting_spectrum_is_subset_sums_of_lambda():
 
 
 def test_single_tls_relaxes_exponentially_in_master_equation():
-    """p_upper(t) = f + (p0 - f) e^(-lambda t), f = 1/(e^(|E|/T) + 1) (PHYSICS.md 5)."""
+    """p_upper(t) = f + (p0 - f) e^(-lambda t), f = 1/(e^(|E|/T) + 1) (docs/model.md section 5)."""
     n, t = 2, 0.3
     bias, d0 = np.array([0.4, -0.7]), np.array([0.2, 0.5])
     system = TLSSystem.from_arrays(bias, d0, np.zeros((n, n)))

@@ -196,3 +196,16 @@ def test_float32_couplings_agree_with_float64():
     # 6e-8 * sum_j |J_ij| / 4 ~ 1e-7; the stated tolerance is 1e-5 J
     assert a.converged and b.converged
     assert np.max(np.abs(a.energies - b.energies)) < 1e-5
+
+
+def test_one_fermi_function_with_precise_tails():
+    """The solver's charges, its electron count and model.fermi are one function, and it
+    keeps detailed balance f(x) / (1 - f(x)) = e^-x far into the tail, where
+    0.5 (1 - tanh(x/2)) is exactly 0 (x > ~38)."""
+    x = np.array([-700.0, -300.0, -60.0, -40.0, -1.0, 0.0, 1e-9, 2.5, 40.0, 60.0, 300.0, 700.0])
+    f = model.fermi(x, 0.0, 1.0)
+    np.testing.assert_allclose(f / model.fermi_holes(x, 0.0, 1.0), np.exp(-x), rtol=1e-13)
+    charges = np.empty_like(x)
+    meanfield._electron_charges(x, 0.0, 0.25, 1.0, charges)
+    np.testing.assert_array_equal(charges, f - 0.25)
+    assert meanfield._count(x, 0.0, 1.0) == pytest.approx(f.sum(), rel=1e-15)

@@ -12,7 +12,7 @@ from kmc.systems import ElectronSystem, TLSSystem
 
 def test_log_uniform_rates_drop_one_over_d_per_decade():
     """Rates log-uniform over D decades: the relaxation drops by 1/D of its initial value
-    per decade of time inside the window (PHYSICS.md section 5). The deviations from 1/D are
+    per decade of time inside the window (docs/model.md section 5). The deviations from 1/D are
     O(lambda_min t) + O(e^(-lambda_max t)) <= 1e-4 / D for the decades tested, and the
     discreteness of 4000 rates on a geometric grid adds far less; tolerance 1e-3 / D."""
     decades = 12

@@ -75,3 +75,61 @@ def test_from_arrays_checks_shapes():
     assert e.interactions[0, 1] == pytest.approx(1.0) and e.distances[0, 3] == pytest.approx(np.sqrt(2))
     with pytest.raises(ConfigError, match="n_electrons"):
         ElectronSystem.from_arrays([0.0, 0.1], 2, distances=[[0, 1], [1, 0]])
+
+
+NAN, INF = np.nan, np.inf
+_C = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0.0]])
+_POS2 = [[0, 0], [1, 0], [0, 1.0]]
+
+
+@pytest.mark.parametrize("build,key", [
+    (lambda: TLSSystem.from_arrays([NAN, 0, 0], [1e-3] * 3, _C), "bias"),
+    (lambda: TLSSystem.from_arrays([0, -INF, 0], [1e-3] * 3, _C), "bias"),
+    (lambda: TLSSystem.from_arrays([0, 0, 0], [1e-3, NAN, 1e-3], _C), "delta0"),
+    (lambda: TLSSystem.from_arrays([0, 0, 0], [1e-3, 0, 1e-3], _C), "delta0"),
+    (lambda: TLSSystem.from_arrays([0, 0, 0], [1e-3] * 3, np.where(_C == 3, INF, _C)), "couplings"),
+    (lambda: TLSSystem.from_arrays([0, 0, 0], [1e-3] * 3, _C,
+                                   positions=[[0, 0, 0], [NAN, 1, 0], [1, 0, 0]]), "positions"),
+    (lambda: TLSSystem.from_arrays([0, 0, 0], [1e-3] * 3, _C, box=-1.0), "box"),
+    (lambda: ElectronSystem.from_arrays([0, NAN, 0], 1, positions=_POS2), "site_energies"),
+    (lambda: ElectronSystem.from_arrays([0, 0, 0], 1, distances=-_C), "distances"),
+    (lambda: ElectronSystem.from_arrays([0, 0, 0], 1, distances=np.where(_C == 1, INF, _C)),
+     "distances"),
+    (lambda: ElectronSystem.from_arrays([0, 0, 0], 1, positions=[[0, 0], [1, 1], [1, 1]]),
+     "positions"),
+    (lambda: ElectronSystem.from_arrays([0, 0, 0], 2.7, positions=_POS2), "n_electrons"),
+    (lambda: ElectronSystem.from_arrays([0, 0, 0], 1, positions=_POS2,
+                                        interactions=np.where(_C == 2, INF, _C)), "interactions"),
+    (lambda: TLSSystem.random(-1, 10), "rng"),
+    (lambda: TLSSystem.random(1, 10, W=INF), "W"),
+    (lambda: TLSSystem.random(1, 10, delta0_min=NAN), "delta0_min"),
+    (lambda: ElectronSystem.random(1, 10, J=NAN), "J"),
+    (lambda: ElectronSystem.random(1, 10, filling=0.01), "filling"),
+    (lambda: TLSSystem.random(1, 10 ** 9), "n_sites"),
+])
+def test_bad_arrays_refused_in_one_line(build, key):
+    """Issue 9: NaN/inf and impossible values were accepted and gave NaN or a hang later."""
+    with pytest.raises(ConfigError) as info:
+        build()
+    assert str(info.value).startswith(f"{key}: ") and "\n" not in str(info.value)
+
+
+def test_nan_couplings_message_is_not_symmetry():
+    """Issue 9: NaN couplings were refused with a misleading 'must be symmetric'."""
+    with pytest.raises(ConfigError, match=r"couplings: must be finite, got nan"):
+        TLSSystem.from_arrays([0, 0, 0], [1e-3] * 3, np.where(_C == 1, NAN, _C))
+
+
+def test_integer_seed_equals_generator_and_single_delta0():
+    a = TLSSystem.random(7, 20, delta0_min=1e-3, delta0_max=1e-3)
+    b = TLSSystem.random(np.random.default_rng(7), 20, delta0_min=1e-3, delta0_max=1e-3)
+    np.testing.assert_array_equal(a.couplings, b.couplings)
+    np.testing.assert_array_equal(a.delta0, np.full(20, a.delta0[0]))
+    e1, e2 = ElectronSystem.random(3, 20), ElectronSystem.random(np.random.default_rng(3), 20)
+    np.testing.assert_array_equal(e1.site_energies, e2.site_energies)
+
+
+def test_repr_is_one_short_line():
+    for s in (TLSSystem.random(1, 300), ElectronSystem.random(1, 300)):
+        text = repr(s)
+        assert "\n" not in text and len(text) < 200 and "n_sites=300" in text

@@ -4,7 +4,7 @@ dp/dt = p Q, with Q[c, c'] the rate of the single event c -> c' and Q[c, c] = -s
 row. The rates are computed with the same functions and static prefactors as the kinetic
 engines (kmc.model.tls_flip_factor and electron_pair_factor, the same hop-pair list), so
 the master equation is the test oracle for the KMC and also the user-visible
-``method="exact"`` (PHYSICS.md section 5).
+``method="exact"`` (docs/model.md section 5).
 
 TLS glass: 2^N configurations, index c has S_i = +1/2 iff bit i of c is set.
 Electron glass: the C(N, M) configurations with M electrons, in lexicographic order of

@@ -1,6 +1,6 @@
 """Observables of one configuration, and their statistics over replicas and realizations.
 
-Definitions (PHYSICS.md section 4), one place for the kinetic Monte Carlo kernels, the
+Definitions (docs/model.md section 4), one place for the kinetic Monte Carlo kernels, the
 reference kernels, the static Monte Carlo and the master equation:
 
 ``energy``

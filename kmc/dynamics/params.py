@@ -4,16 +4,17 @@ Units: temperatures and energies in J; times in 1/(a J^3) (TLS) or 1/Gamma0 (ele
 lengths in r_nn.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from kmc.errors import ConfigError
 from kmc.model import check_temperature
 
-METHODS = ("kmc", "exact")
+METHODS = ("kmc", "exact", "meanfield")
+HOP_ENERGIES = ("pair", "kmc", "mean_field")
 KERNELS = ("fast", "reference")
-PROTOCOLS = ("quench", "pulse", "state")
+PROTOCOLS = ("quench", "pulse", "state", "response")
 ACCELERATIONS = ("off", "quasi_equilibrium")
 
 
@@ -23,33 +24,48 @@ def check_kernel(key, value):
         raise ConfigError(key, f"expected one of {KERNELS}, got {value!r}")
 
 
-def _key(default, doc):
+def _key(default, doc, accepted=""):
     """A field that is also a key of the run file's [dynamics] table (kmc.pipeline.config
-    builds DynamicsConfig from these fields, so defaults and docs exist once)."""
-    return field(default=default, metadata={"doc": doc, "run_file": True})
+    builds DynamicsConfig from these fields, so defaults and docs exist once). ``accepted``
+    describes, for the key reference, the values ``__post_init__`` accepts."""
+    return field(default=default, metadata={"doc": doc, "run_file": True,
+                                            "accepted": accepted})
 
 
 @dataclass(frozen=True)
 class DynamicsParams:
-    """Parameters of a time-domain experiment (PHYSICS.md section 4).
+    """Parameters of a time-domain experiment (docs/model.md section 4).
 
     Attributes
     ----------
     temperature : float
         T at which the system evolves (the final temperature), > 0.
-    method : "kmc" or "exact"
-        Kinetic Monte Carlo, or the master equation over all configurations (small N).
+    method : "kmc", "exact" or "meanfield"
+        Kinetic Monte Carlo, the master equation over all configurations (small N), or the
+        deterministic mean-field rate equations (kmc.dynamics.meanfield_dynamics).
     kernel : "fast" or "reference"
         KMC kernel: exact thinning (default) or the slow Gillespie reference.
-    protocol : "quench", "pulse" or "state"
+    protocol : "quench", "pulse", "state" or "response"
         quench: start in equilibrium at ``initial_temperature`` (inf: random states);
         pulse: start in equilibrium at T, evolve for ``waiting_time`` with the extra bias
         ``pulse_strength`` g_i (g ~ N(0, 1), one pattern per realization), then remove it
-        at t = 0; state: start from ``initial_state``.
+        at t = 0; state: start from ``initial_state``; response: linear response around
+        one prepared state, a perturbed and a twin ensemble (docs/linear-response.md;
+        KMC only).
     initial_temperature : float
         T0 of the quench, > 0 or inf.
     pulse_strength, waiting_time : float
-        F (units of J) and t_w of the pulse protocol.
+        F (units of J) and t_w of the pulse and response protocols.
+    temperature_step : float
+        response: the perturbed ensemble runs at T + temperature_step during t_w (units of
+        J; 0 = no step). At least one of pulse_strength and temperature_step is nonzero.
+    aging_time : float
+        response: each replica first evolves at T for this time from the common annealed
+        state (>= 0; choose it well beyond waiting_time + t_max so that the twin's drift over
+        the window is negligible, which the result lets one measure).
+    anneal_temperature : float
+        response: the static-MC anneal of the common state starts here (units of J, > 0)
+        and goes down to T in ``mc_preparation_sweeps`` sweeps.
     initial_state : tuple or None
         (N,) S_i = +-1/2 (TLS) or n_i in {0, 1} (electron) for the "state" protocol.
     t_min, t_max, n_times : float, float, int
@@ -73,6 +89,15 @@ class DynamicsParams:
         Wall-clock seconds between checkpoints (only with a checkpoint path).
     chunk_trials : int
         Trials per kernel call; checkpoints are written between calls.
+    meanfield_rtol, meanfield_atol : float
+        method "meanfield": integrator tolerances (relative; absolute per site).
+    hop_energy : "pair", "kmc" or "mean_field"
+        method "meanfield", electron glass: hop energy of the rate equations
+        (kmc.dynamics.meanfield_dynamics.ElectronMeanField).
+    resonance_width : float
+        method "meanfield", electron glass: width (units of J) rounding off the divergence
+        of the Miller-Abrahams factor at dH = 0; 0 is the exact factor, with which a
+        quench usually stops at a resonance (docs/meanfield-dynamics.md).
     acceleration : "off" or "quasi_equilibrium"
         Temporal acceleration of the KMC relaxation phase (docs/acceleration.md): the rates of
         processes observed to be quasi-equilibrated are scaled down, both directions alike.
@@ -84,38 +109,58 @@ class DynamicsParams:
     """
 
     temperature: float = field(metadata={"doc": "T, from [model]"})
-    method: str = _key("kmc", "kinetic Monte Carlo or master equation")
-    kernel: str = _key("fast", "KMC kernel")
-    protocol: str = _key("quench", "experiment")
-    initial_temperature: float = _key(math.inf, "quench: T0 (inf = random states)")
-    pulse_strength: float = _key(0.0, "pulse: F, units of J")
-    waiting_time: float = _key(0.0, "pulse: t_w")
+    method: str = _key("kmc", "kinetic Monte Carlo, master equation or mean-field rate "
+                       "equations", "one of 'kmc', 'exact', 'meanfield'")
+    kernel: str = _key("fast", "KMC kernel", "one of 'fast', 'reference'")
+    protocol: str = _key("quench", "experiment",
+                         "one of 'quench', 'pulse', 'state', 'response'")
+    initial_temperature: float = _key(math.inf, "quench: T0 (inf = random states)", "> 0, or inf")
+    pulse_strength: float = _key(0.0, "pulse, response: F, units of J", ">= 0, finite")
+    waiting_time: float = _key(0.0, "pulse, response: t_w", ">= 0, finite")
+    temperature_step: float = _key(0.0, "response: dT during t_w, units of J",
+                                   "finite, T + dT > 0")
+    aging_time: float = _key(0.0, "response: aging of each replica at T before t_w",
+                             ">= 0, finite")
+    anneal_temperature: float = _key(2.0, "response: anneal start temperature, units of J",
+                                     "> 0, finite")
     initial_state: tuple | None = field(default=None, metadata={
         "doc": "state: (N,) values; run files name a .npy file instead"})
-    t_min: float = _key(1e-2, "first sample time")
-    t_max: float = _key(1e4, "last sample time")
-    n_times: int = _key(40, "log-spaced sample times")
-    replicas: int = _key(16, "trajectories per realization")
+    t_min: float = _key(1e-2, "first sample time", "> 0, < t_max")
+    t_max: float = _key(1e4, "last sample time", "> t_min, finite")
+    n_times: int = _key(40, "log-spaced sample times", ">= 2")
+    replicas: int = _key(16, "trajectories per realization", ">= 1")
     a: float = field(default=1.0, metadata={"doc": "TLS phonon prefactor, from [model]"})
     gamma0: float = field(default=1.0, metadata={"doc": "electron prefactor, from [model]"})
     xi: float = field(default=0.1, metadata={"doc": "localization length, from [model]"})
-    hop_cutoff: float = _key(2.0, "electron: largest hop distance, units of r_nn")
-    mc_preparation_sweeps: int = _key(500, "static MC sweeps to prepare T0")
-    mc_equilibration_sweeps: int = _key(500, "static MC baseline: discarded")
-    mc_sampling_sweeps: int = _key(2000, "static MC baseline: measured")
-    window: float = _key(1.0, "thinning window, units of T (speed only)")
-    checkpoint_interval: float = _key(600.0, "seconds between checkpoints")
+    hop_cutoff: float = _key(2.0, "electron: largest hop distance, units of r_nn", "> 0, finite")
+    mc_preparation_sweeps: int = _key(500, "static MC sweeps to prepare T0", ">= 0")
+    mc_equilibration_sweeps: int = _key(500, "static MC baseline: discarded", ">= 0")
+    mc_sampling_sweeps: int = _key(2000, "static MC baseline: measured", ">= 1")
+    window: float = _key(1.0, "thinning window, units of T (speed only)", "> 0, finite")
+    checkpoint_interval: float = _key(600.0, "seconds between checkpoints", ">= 0 (0: none), finite")
     chunk_trials: int = field(default=1_000_000, metadata={
         "doc": "trials per kernel call (API only)"})
-    acceleration: str = _key("off", "temporal acceleration: off or quasi_equilibrium")
-    acceleration_executions: float = _key(100.0, "acceleration accuracy N_e (>= 10; "
-                                                 "recommended 100)")
+    meanfield_rtol: float = _key(1e-6, "meanfield: relative integrator tolerance", "> 0, < 1")
+    meanfield_atol: float = _key(1e-9, "meanfield: absolute tolerance per site", "> 0, finite")
+    hop_energy: str = _key("pair", "meanfield, electron: hop energy",
+                           "one of 'pair', 'kmc', 'mean_field'")
+    resonance_width: float = _key(0.0, "meanfield, electron: Miller-Abrahams resonance "
+                                  "width, units of J (0: exact)", ">= 0, finite")
+    acceleration: str = _key("off", "temporal acceleration (docs/acceleration.md)",
+                             "one of 'off', 'quasi_equilibrium'")
+    acceleration_executions: float = _key(100.0, "acceleration accuracy N_e "
+                                                 "(recommended 100)", ">= 10, finite")
 
     def __post_init__(self):
         def need(ok, key, msg, value):
             if not ok:
                 raise ConfigError(f"dynamics.{key}", f"{msg}, got {value!r}")
 
+        for f in fields(self):  # finite unless inf has a meaning (initial_temperature)
+            value = getattr(self, f.name)
+            if (f.type in (float, "float") and isinstance(value, (int, float))
+                    and math.isinf(value) and f.default != math.inf):
+                raise ConfigError(f"dynamics.{f.name}", f"must be finite, got {value}")
         check_temperature("dynamics.temperature", self.temperature)
         need(self.method in METHODS, "method", f"expected one of {METHODS}", self.method)
         check_kernel("dynamics.kernel", self.kernel)
@@ -137,6 +182,28 @@ class DynamicsParams:
              self.mc_sampling_sweeps)
         need(self.checkpoint_interval >= 0, "checkpoint_interval", "must be >= 0",
              self.checkpoint_interval)
+        need(0 < self.meanfield_rtol < 1, "meanfield_rtol", "must be > 0 and < 1",
+             self.meanfield_rtol)
+        need(self.meanfield_atol > 0, "meanfield_atol", "must be > 0", self.meanfield_atol)
+        need(self.hop_energy in HOP_ENERGIES, "hop_energy", f"expected one of {HOP_ENERGIES}",
+             self.hop_energy)
+        need(self.resonance_width >= 0, "resonance_width", "must be >= 0",
+             self.resonance_width)
+        need(self.aging_time >= 0, "aging_time", "must be >= 0", self.aging_time)
+        need(self.anneal_temperature > 0, "anneal_temperature", "must be > 0",
+             self.anneal_temperature)
+        if self.protocol == "response":
+            need(self.method == "kmc", "method", "protocol 'response' needs 'kmc'", self.method)
+            need(self.acceleration == "off", "acceleration",
+                 "protocol 'response' runs without acceleration (not validated there)",
+                 self.acceleration)
+            need(self.waiting_time > 0, "waiting_time", "protocol 'response' needs t_w > 0",
+                 self.waiting_time)
+            need(self.pulse_strength > 0 or self.temperature_step != 0, "pulse_strength",
+                 "protocol 'response' needs pulse_strength > 0 or temperature_step != 0",
+                 (self.pulse_strength, self.temperature_step))
+            need(self.temperature + self.temperature_step > 0, "temperature_step",
+                 "T + temperature_step must be > 0", self.temperature_step)
         need(self.acceleration in ACCELERATIONS, "acceleration",
              f"expected one of {ACCELERATIONS}", self.acceleration)
         need(isinstance(self.acceleration_executions, (int, float))

@@ -1,7 +1,7 @@
 """Initial states and equilibrium baselines: random states, static Monte Carlo, pulses.
 
 Static Monte Carlo samples the Boltzmann distribution of H at a temperature without any
-physical dynamics (PHYSICS.md section 4):
+physical dynamics (docs/model.md section 4):
 
 - TLS glass: Metropolis single-spin flips; a sweep is N proposals at uniformly random
   sites, each accepted with probability min(1, e^(-dH/T)), dH = -2 S_i h_i.
@@ -28,6 +28,8 @@ from kmc.model import (electron_energy, electron_energy_update, electron_hop_ene
 from kmc.dynamics.observables import Baseline, electron_excitations, tls_excitations
 
 _BATCHES = 20
+# Temperatures of the anneal ladder of ``annealed_state`` (geometric, start down to T).
+ANNEAL_STEPS = 20
 
 
 def random_tls_states(rng, n_replicas, n_sites):
@@ -149,6 +151,25 @@ def equilibrium_states(system, temperature, rng, n_replicas, sweeps=500):
     return states
 
 
+def annealed_state(system, temperature, rng, sweeps, start_temperature):
+    """One configuration annealed by static Monte Carlo from ``start_temperature`` to T.
+
+    A random configuration, then ``sweeps`` sweeps split evenly over ANNEAL_STEPS
+    temperatures geometrically spaced from ``start_temperature`` down to ``temperature``
+    (a single stage at T if start_temperature <= T): the common prepared state of the
+    response protocol (docs/linear-response.md). Returns (N,) S = +-1/2 or n in {0, 1}.
+    """
+    config = random_states(system, rng, 1)[0]
+    if start_temperature > temperature:
+        ladder = np.geomspace(start_temperature, temperature, ANNEAL_STEPS)
+    else:
+        ladder = np.array([float(temperature)])
+    per_step = max(1, int(sweeps) // ladder.size)
+    for t in ladder:
+        _run_chain(system, float(t), rng, config, per_step, False)
+    return config
+
+
 def static_mc_baseline(system, temperature, rng, equilibration=500, sampling=2000):
     """Equilibrium energy, excitation number and occupations at T by static Monte Carlo.
 
@@ -183,7 +204,7 @@ def mean_field_baseline(system, temperature, fields, mu=0.0):
 
 
 def pulse_pattern(rng, n_sites, strength):
-    """(N,) extra static bias F g_i with g_i ~ Normal(0, 1) (PHYSICS.md section 4)."""
+    """(N,) extra static bias F g_i with g_i ~ Normal(0, 1) (docs/model.md section 4)."""
     return strength * rng.standard_normal(n_sites)
 
 

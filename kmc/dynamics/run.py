@@ -1,4 +1,5 @@
-"""Driver: one realization's time-domain experiment, by kinetic Monte Carlo or exactly.
+"""Driver: one realization's time-domain experiment, by kinetic Monte Carlo, exactly or by
+the mean-field rate equations.
 
 ``simulate(system, params, seed, point, realization)`` prepares the initial states, runs
 the replicas (or propagates the master equation) and returns a DynamicsResult with every
@@ -7,9 +8,15 @@ baselines. Random streams (kmc.seeding): PREPARATION draws the pulse pattern, th
 states and the static-MC baseline, in that order; DYNAMICS drives every replica's
 trajectory, replicas one after the other; SOLVER the mean-field sweep order. Results do
 not depend on how the run is split into chunks or checkpoints.
+
+The response protocol (``_simulate_response``, docs/linear-response.md) draws from
+PREPARATION the pattern g, the annealed common state and the static-MC baseline; each
+replica r then has its own children of the DYNAMICS seed: (0, r) for its aging and (1, r)
+shared by its perturbed and its twin trajectory.
 """
+import dataclasses
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,10 +27,12 @@ from kmc.dynamics.acceleration import AccelerationSettings, Accelerator
 from kmc.dynamics.counters import EVENTS, N_COUNTERS, TRIALS, counter_totals
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
 from kmc.dynamics.master import MasterEquation
+from kmc.dynamics import meanfield_dynamics as mfd
 from kmc.dynamics.observables import Baseline, Curve, deviation_curve, replica_curve
 from kmc.dynamics.params import DynamicsParams
-from kmc.dynamics.preparation import (equilibrium_states, mean_field_baseline, pulse_pattern,
-                          static_mc_baseline)
+from kmc.dynamics.preparation import (annealed_state, equilibrium_states, mean_field_baseline,
+                                     pulse_pattern, static_mc_baseline)
+from kmc.solvers.linear.electron import check_hop_cutoff
 from kmc.dynamics.tls_engine import TLSEngine
 
 # Test hook: called after every kernel chunk (after a due checkpoint is written).
@@ -50,6 +59,8 @@ class DynamicsResult:
         equal to events when it is off)
     replica_counters : (R, 3) float or None, per trajectory: events, trials, estimated
         events without acceleration (method kmc)
+    response : ResponseRecord or None, the per-replica record of the response protocol
+        (the curves above are then those of its perturbed ensemble)
     """
 
     model: str
@@ -68,6 +79,30 @@ class DynamicsResult:
     counters: dict = field(default_factory=dict)
     mean_field_converged: bool | None = None
     replica_counters: np.ndarray | None = None
+    response: "ResponseRecord | None" = None
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """Per-replica record of the response protocol (estimators: analysis.response).
+
+    pattern : (N,) float, g of the bias pulse F g
+    prepared : (N,) float, the common annealed configuration, x = 2 S or n
+    starts : (R, N) float, replica r's configuration after its aging, x = 2 S or n; the
+        perturbed and the twin trajectory r both start from it
+    projection, twin_projection : (R, n_times) float, sum_i g_i x_i(t)
+    energy, twin_energy : (R, n_times) float, H(t) in units of J
+    twin_occupation : Curve (n_times, N), <x_i(t)> of the twin ensemble
+    """
+
+    pattern: np.ndarray
+    prepared: np.ndarray
+    starts: np.ndarray
+    projection: np.ndarray
+    twin_projection: np.ndarray
+    energy: np.ndarray
+    twin_energy: np.ndarray
+    twin_occupation: Curve
 
 
 def rate_setup(system, params):
@@ -112,7 +147,8 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
     seed, point, realization : int, the stream identity (kmc.seeding.stream)
     checkpoint : path or None; KMC only. If the file exists the run resumes from it;
         a checkpoint is written every params.checkpoint_interval seconds of wall time
-        between kernel chunks and deleted when the run completes.
+        between kernel chunks and deleted when the run completes. The response protocol
+        does not checkpoint (an interrupted realization is rerun).
     mean_field : None, (N,) fields (TLS Delta'_i, electron E_i) or a
         kmc.solvers.meanfield.MeanFieldResult (solved at T: another temperature is a
         ConfigError). None solves the mean field at T with
@@ -133,6 +169,9 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         if system.model == "electron":
             initial = initial.astype(np.int8)
     prefactors, pairs = rate_setup(system, params)
+    if params.protocol == "response":
+        return _simulate_response(system, params, prefactors, pairs, mean_field, seed, point,
+                                  realization)
     prep_rng = seeding.stream(seed, point, realization, seeding.PREPARATION)
     biased = None
     if params.protocol == "pulse":
@@ -141,6 +180,9 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
     mf, mf_ok = _mean_field(system, params, mean_field, seed, point, realization)
     if params.method == "exact":
         return _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok)
+    if params.method == "meanfield":
+        return _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf,
+                                   mf_ok, prep_rng)
     return _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
                          prep_rng, seed, point, realization, checkpoint)
 
@@ -190,8 +232,10 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
     saver = None
     if checkpoint is not None:
         key = (system.model, n, float(np.sum(prefactors)), float(states.sum()))
+        # how often to save is not part of what is computed: a resume may change it
         saver = ckpt.ReplicaCheckpoints(
-            checkpoint, ckpt.fingerprint(key, seed, point, realization, repr(params)),
+            checkpoint, ckpt.fingerprint(key, seed, point, realization,
+                                         repr(replace(params, checkpoint_interval=0.0))),
             params.checkpoint_interval)
         loaded = saver.resume(rng)
         if loaded is not None:
@@ -285,6 +329,85 @@ def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, r
             after_chunk(phase, state)
 
 
+def _replica_rng(dynamics_rng, kind, replica):
+    """Generator of child (kind, replica) of the DYNAMICS seed of the realization."""
+    seq = dynamics_rng.bit_generator.seed_seq
+    return np.random.default_rng(np.random.SeedSequence(
+        seq.entropy, spawn_key=tuple(seq.spawn_key) + (int(kind), int(replica))))
+
+
+def _simulate_response(system, params, prefactors, pairs, mean_field, seed, point,
+                       realization):
+    """Linear response around one prepared state (docs/linear-response.md).
+
+    1. PREPARATION: the pattern g ~ N(0, 1)^N, the common state annealed by static MC from
+       ``anneal_temperature`` to T, the static-MC baseline at T.
+    2. Replica r ages from the common state for ``aging_time`` at T (stream (0, r)): the
+       processes faster than 1/aging_time become stationary, the slower keep the common
+       state.
+    3. From that start the perturbed trajectory runs for t_w with the bias F g at
+       T + temperature_step, the twin trajectory for t_w unperturbed; both then relax at T
+       on the grid (t = 0 at the end of t_w), with the same stream (1, r).
+
+    Electron glass: the hop cut-off must pass ``check_hop_cutoff`` over the whole run
+    (aging_time + waiting_time + t_max), so that prediction and KMC share one set of
+    processes (``pairs``).
+    """
+    n, n_rep, model = system.n_sites, params.replicas, system.model
+    if model == "electron":
+        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi,
+                         params.aging_time + params.waiting_time + params.t_max, params.gamma0)
+    prep_rng = seeding.stream(seed, point, realization, seeding.PREPARATION)
+    g = pulse_pattern(prep_rng, n, 1.0)
+    prepared = annealed_state(system, params.temperature, prep_rng,
+                              params.mc_preparation_sweeps, params.anneal_temperature)
+    equilibrium = static_mc_baseline(system, params.temperature, prep_rng,
+                                     params.mc_equilibration_sweeps, params.mc_sampling_sweeps)
+    mf, mf_ok = _mean_field(system, params, mean_field, seed, point, realization)
+    base = system.bias if model == "tls" else system.site_energies
+    engine = make_engine(system, params, prefactors, pairs)
+    hot = dataclasses.replace(params, temperature=params.temperature + params.temperature_step)
+    pulse = (make_engine(system, hot, prefactors, pairs, bias=base + params.pulse_strength * g),
+             params.waiting_time)
+    dyn_rng = seeding.stream(seed, point, realization, seeding.DYNAMICS)
+    times = params.times()
+    aging_grid = np.array([params.aging_time])
+    totals = np.zeros(N_COUNTERS, dtype=np.int64)
+    runs = {name: {"energy": np.zeros((n_rep, times.size)),
+                   "excitations": np.zeros((n_rep, times.size)),
+                   "config": np.zeros((n_rep, times.size, n), dtype=np.int8)}
+            for name in ("perturbed", "twin")}
+    aged = {"energy": np.zeros(1), "excitations": np.zeros(1),
+            "config": np.zeros((1, n), dtype=np.int8)}
+    # the recorded configuration is x = 2 S (TLS) or n; the engines start from S or n
+    to_state = (lambda x: 0.5 * x.astype(float)) if model == "tls" else (lambda x: x.copy())
+    starts = np.zeros((n_rep, n))
+    for r in range(n_rep):
+        if params.aging_time > 0:
+            run_replica(engine, None, prepared, aging_grid, _replica_rng(dyn_rng, 0, r),
+                        params.chunk_trials, aged, totals)
+            start = to_state(aged["config"][0])
+        else:
+            start = prepared
+        starts[r] = 2.0 * start if model == "tls" else start
+        for name, first in (("perturbed", pulse), ("twin", (engine, params.waiting_time))):
+            out = {key: runs[name][key][r] for key in runs[name]}
+            run_replica(engine, first, start, times, _replica_rng(dyn_rng, 1, r),
+                        params.chunk_trials, out, totals)
+    configs = runs["perturbed"]["config"]
+    x, x_twin = configs.astype(float), runs["twin"]["config"].astype(float)
+    energy = replica_curve(runs["perturbed"]["energy"])
+    exc = replica_curve(runs["perturbed"]["excitations"])
+    record = ResponseRecord(g, 2.0 * prepared if model == "tls" else prepared.astype(float),
+                            starts, x @ g, x_twin @ g, runs["perturbed"]["energy"],
+                            runs["twin"]["energy"], replica_curve(x_twin))
+    return DynamicsResult(
+        model, "kmc", times, energy, Curve(energy.mean - equilibrium.energy, energy.stderr),
+        exc, Curve(exc.mean - equilibrium.excitations, exc.stderr),
+        deviation_curve(configs, equilibrium.occupation), replica_curve(x), equilibrium, mf,
+        None, n_rep, counter_totals(totals), mf_ok, response=record)
+
+
 def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok):
     times = params.times()
     me = MasterEquation(system, params.temperature, prefactors, pairs=pairs)
@@ -308,6 +431,68 @@ def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_o
         Curve(x, zero), Curve(x - equilibrium.excitations, zero),
         Curve(np.abs(occ - equilibrium.occupation).sum(axis=1), zero),
         Curve(occ, np.zeros_like(occ)), equilibrium, mf, stationary, 1, {}, mf_ok)
+
+
+def mean_field_model(system, params, prefactors, pairs, bias=None):
+    """The mean-field rate equations of the system's model with the KMC's rates."""
+    if system.model == "tls":
+        return mfd.TLSMeanField(system, params.temperature, prefactors, bias=bias)
+    return mfd.ElectronMeanField(system, params.temperature, pairs, prefactors,
+                                 site_energies=bias, hop_energy=params.hop_energy,
+                                 resonance_width=params.resonance_width)
+
+
+def _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
+                        prep_rng):
+    """One deterministic trajectory of the mean-field rate equations (docs/model.md section 4).
+
+    Start: the given state, or the replica mean of the same prepared states the KMC
+    starts from (same PREPARATION draws, so the same states): the product state closest
+    to the KMC's initial ensemble. Baselines: ``equilibrium`` is the mean-field solution
+    at T (Eq. 4 / Eq. 20), ``stationary`` the fixed point the trajectory ends at (Newton
+    from its last state). Counters: integrator steps and evaluations.
+    """
+    times = params.times()
+    if params.protocol == "state":
+        states = initial[None, :]
+    else:
+        t0 = params.temperature if params.protocol == "pulse" else params.initial_temperature
+        states = equilibrium_states(system, t0, prep_rng, params.replicas,
+                                    params.mc_preparation_sweeps)
+    start = states.mean(axis=0, dtype=float)
+    if system.model == "tls":
+        start = 2.0 * start          # well polarization <2 S_i>, the KMC's occupation
+    model = mean_field_model(system, params, prefactors, pairs)
+    pulse = None
+    if biased is not None and params.waiting_time > 0:
+        pulse = mean_field_model(system, params, prefactors, pairs, bias=biased)
+    traj = mfd.integrate(model, start, times, rtol=params.meanfield_rtol,
+                         atol=params.meanfield_atol, pulse_model=pulse,
+                         waiting_time=params.waiting_time)
+    if not traj.success:
+        key = "dynamics.resonance_width" if system.model == "electron" \
+            and params.resonance_width == 0 else "dynamics.meanfield_rtol"
+        raise ConfigError(key, f"the mean-field integration stopped: {traj.message} "
+                          "(docs/meanfield-dynamics.md)")
+    end = mfd.stationary_state(model, traj.states[-1])
+    e_end, x_end = model.observables(end.state)
+    stationary = Baseline(e_end, 0.0, x_end, 0.0, end.state, "meanfield_stationary")
+    equilibrium = mf
+    counters = {"steps": traj.n_steps, "rhs_evaluations": traj.nfev,
+                "jacobian_evaluations": traj.njev, "lu_factorizations": traj.nlu,
+                "stationary_converged": int(end.converged)}
+    return DynamicsResult(
+        system.model, "meanfield", times, _deterministic(traj.energy),
+        _deterministic(traj.energy - equilibrium.energy), _deterministic(traj.excitations),
+        _deterministic(traj.excitations - equilibrium.excitations),
+        _deterministic(np.abs(traj.states - equilibrium.occupation).sum(axis=1)),
+        Curve(traj.states, np.zeros_like(traj.states)), equilibrium, mf, stationary, 1,
+        counters, mf_ok)
+
+
+def _deterministic(values):
+    """A deterministic curve: the values with zero standard error."""
+    return Curve(np.asarray(values, dtype=float), np.zeros(np.shape(values)))
 
 
 def _exact_baseline(me, p, source):

@@ -3,7 +3,7 @@
 Algorithm: exact thinning (rejection with rigorous upper bounds) over a partial-sum tree.
 
 The rate of TLS i is ``prefactor_i * g_i(x_i)`` with prefactor_i = a Delta0_i^2 (the one
-static array, PHYSICS.md section 6) and the state factor, kmc.model.tls_flip_factor of the
+static array, docs/model.md section 6) and the state factor, kmc.model.tls_flip_factor of the
 flip energy dH = -x (kmc.model.tls_flip_energy),
 
     g_i(x) = |E| (n_B(|E|) + [x > 0]),   |E| = sqrt(x^2 + Delta0_i^2),   x = 2 S_i h_i,

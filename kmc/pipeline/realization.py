@@ -115,4 +115,41 @@ def _dynamics(config, system, result, seed, point, realization):
     if res.replica_counters is not None:
         # per trajectory: events, trials, estimate of the events without acceleration
         out["dynamics/replica_counters"] = res.replica_counters
+    if res.response is not None:
+        out.update(_response(system, result, params, res))
+    return out
+
+
+def _response(system, result, params, res):
+    """The response protocol's per-realization curves (docs/linear-response.md): twin
+    differences of the g-projection and of the energy with their paired standard errors
+    over replicas, the twin's energy drift over the window, and the linear prediction for
+    the same F, g, t_w and temperature step (NaN at an unstable mean-field point)."""
+    from kmc.dynamics.run import rate_setup
+    from kmc.solvers.linear import response as lr
+    from kmc.statistics import mean_sem
+    rec = res.response
+    out = {"dynamics/response_pattern": rec.pattern}
+    for name, (a, b) in {"response": (rec.projection, rec.twin_projection),
+                         "energy_response": (rec.energy, rec.twin_energy)}.items():
+        out[f"dynamics/{name}"], out[f"dynamics/{name}_stderr"] = mean_sem(a - b)
+    drift = mean_sem(rec.twin_energy[:, -1] - rec.twin_energy[:, 0])
+    out["dynamics/twin_energy_drift"], out["dynamics/twin_energy_drift_stderr"] = drift
+    t = params.temperature
+    if system.model == "tls":
+        variants = {"": lr.tls_linearization(system, result.fields, t, a=params.a),
+                    "_no_f": lr.tls_linearization(system, result.fields, t, a=params.a,
+                                                  interactions=False)}
+    else:
+        pairs = rate_setup(system, params)[1]
+        variants = {"": lr.electron_linearization(system, result.fields, result.mu, t,
+                                                  params.xi, params.gamma0, pairs)}
+    for suffix, lin in variants.items():
+        drive = (params.pulse_strength * lr.field_drive(lin, rec.pattern)
+                 + params.temperature_step * lr.temperature_drive(lin))
+        for name, weights in (("response", rec.pattern),
+                              ("energy_response", lr.energy_weights(lin))):
+            key = f"dynamics/{name}_predicted{suffix}"
+            out[key] = (np.full(res.times.size, np.nan) if lin.n_positive else
+                        lr.step_response(lin, drive, weights, res.times, params.waiting_time))
     return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kmc.errors import ResultFileError
-from kmc.pipeline import realization
+from kmc.pipeline import memory, realization
 from kmc.pipeline.ensemble import run_tasks
 from kmc.storage import store
 from kmc.storage.schema import Status, checkpoint_dir, dos_edges
@@ -72,12 +72,14 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, resume=F
     """
     config = resolve(config, out=out, workers=workers, backend=backend)
     path = Path(config.output.path)
-    if resume and not path.is_file():
-        raise ResultFileError(f"{path}: no result file to resume (run without --resume to "
-                              f"start it)")
+    config.check_files()  # refuse unreadable inputs and what cannot fit,
+    memory.check(config)  # before anything is created
     created = store.check_target(path)
     try:
-        with store.locked(path):
+        with store.locked(path):  # first: another run writing it is the news to report
+            if resume and not path.is_file():
+                raise ResultFileError(f"{path}: no result file to resume (run without "
+                                      f"--resume to start it)")
             if overwrite:
                 store.remove_result(path)
             writer = store.ResultWriter(path, config)
@@ -98,6 +100,10 @@ def _compute(config, writer, progress):
     ens = config.ensemble
     todo = writer.todo()
     total = len(writer.points) * ens.realizations
+    log.debug("%s: %d point(s) x %d realization(s), %d to compute, workers %s, backend %s",
+              writer.path, len(writer.points), ens.realizations, len(todo), ens.workers,
+              ens.backend)
+    started = time.monotonic()
     edges = [dos_edges(point_config) for _, point_config in writer.points]
     tasks = [((p, k), (writer.points[p][1], ens.seed, p, k, edges[p])) for p, k in todo]
     not_converged = 0
@@ -118,4 +124,6 @@ def _compute(config, writer, progress):
                 last_flush = time.monotonic()
     finally:
         writer.flush()  # whatever finished is kept, also on Ctrl-C or an error
+    log.debug("%s: %d realization(s) computed in %.3g s", writer.path, len(todo),
+              time.monotonic() - started)
     return RunSummary(writer.path, len(todo), total - len(todo), not_converged)

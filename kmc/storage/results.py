@@ -32,7 +32,8 @@ import numpy as np
 
 from kmc.errors import ResultFileError
 from kmc.pipeline.config import RunConfig  # data only (imports kmc.errors): see architecture.md
-from kmc.storage.schema import POINTS, ROOT, SCHEMA_VERSION, Status, build_system, point_path
+from kmc.storage.schema import (POINTS, ROOT, SCHEMA_VERSION, Status, build_system,
+                                dataset_dims, from_json, point_path)
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ class Results:
             self.points = []
             for p, name in enumerate(sorted(f[POINTS])):
                 g = f[POINTS][name]
-                config = RunConfig.from_dict(json.loads(g.attrs["config"]))
-                self.points.append(Point(p, json.loads(g.attrs["values"]), config))
+                config = RunConfig.from_dict(from_json(g.attrs["config"]))
+                self.points.append(Point(p, from_json(g.attrs["values"]), config))
 
     def __repr__(self):
         return f"Results({self.path!r}, model={self.model!r}, points={len(self.points)})"
@@ -227,7 +228,7 @@ class Results:
             g = f[point_path(point)]
             if not 0 <= k < g["status"].shape[0]:
                 raise IndexError(f"realization {k} out of range 0..{g['status'].shape[0] - 1}")
-            out = {name: g[name][k] for name in g if isinstance(g[name], h5py.Dataset)}
+            out = {name: g[name][k] for name in json.loads(g.attrs["rows"]) if "/" not in name}
         system = self.system(k, point)
         if (out["status"] != Status.PENDING
                 and not np.array_equal(system.positions, out["positions"])):
@@ -245,6 +246,58 @@ class Results:
         for key in ("status", "sweeps"):
             out[key] = int(out[key])
         return out
+
+
+    def to_xarray(self, point=0):
+        """Every dataset of ``point`` as an ``xarray.Dataset`` (optional extra: needs xarray).
+
+        Variables are named by their path with ``/`` replaced by ``_`` (``dos/counts`` ->
+        ``dos_counts``); dimensions are the file's dimension scales (realization, site,
+        time, bin, ``kmc.storage.schema.dataset_dims``) with their values as coordinates;
+        each variable keeps its ``units`` and ``description``; the point's swept values and
+        the summary attributes (``linear_lambda_min``, ...) are dataset attributes.
+
+        Raises
+        ------
+        ImportError
+            xarray is not installed (one line saying how to install it).
+        """
+        try:
+            import xarray
+        except ImportError:
+            raise ImportError("Results.to_xarray needs xarray, an optional extra: "
+                              "pip install xarray") from None
+        coords = {"realization": "realization", "site": "site", "time": "dynamics/times",
+                  "bin": "dos/centres"}
+        data, coord_values, attrs = {}, {}, {}
+        with h5py.File(self.path, "r") as f:
+            g = f[point_path(point)]
+            names = []
+            g.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            for dim, name in coords.items():
+                if name in g:
+                    coord_values[dim] = g[name][()]
+            for name in names:
+                ds = g[name]
+                if name in coords.values():
+                    continue
+                dims = list(dataset_dims(name)) + [None] * ds.ndim
+                key = name.replace("/", "_")
+                dims = [d if d is not None and d in coord_values
+                        and coord_values[d].shape[0] == ds.shape[i] else f"{key}_dim{i}"
+                        for i, d in enumerate(dims[:ds.ndim])]
+                data[key] = xarray.Variable(dims, ds[()], attrs={
+                    k: _attr(ds.attrs[k]) for k in ("units", "description") if k in ds.attrs})
+            def collect(name, obj):
+                if isinstance(obj, h5py.Group):
+                    for k, v in obj.attrs.items():
+                        attrs[f"{name.replace('/', '_')}_{k}"] = _attr(v)
+            g.visititems(collect)
+            attrs.update({f"point_{k}": _attr(v) for k, v in g.attrs.items()})
+        attrs.update({f"sweep_{k}": v for k, v in self.points[point].values.items()})
+        attrs.update(model=self.model, seed=self.seed, source=self.path)
+        return xarray.Dataset(data, coords={k: v for k, v in coord_values.items()},
+                              attrs=attrs)
 
 
 def load(path):

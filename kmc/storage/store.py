@@ -28,10 +28,12 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -40,17 +42,19 @@ import numpy as np
 from kmc import __version__
 from kmc.errors import ResultFileError
 from kmc.storage.schema import (DERIVED_GROUPS, DOS_SUMMARY, POINTS, ROOT, SCHEMA_VERSION,
-                                Status, checkpoint_dir, dos_edges, point_name, point_path,
-                                row_layout)
+                                SCALES, Status, checkpoint_dir, dataset_dims, dataset_info,
+                                dos_edges, point_name, point_path, row_layout, to_json)
 
 TMP_SUFFIX = ".tmp"
 LOCK_SUFFIX = ".lock"
 # row datasets larger than this are stored compressed once a run has finished
 COMPRESS_BYTES = 1 << 20
 
+log = logging.getLogger("kmc")
+
 # keys that say how a run is executed, not what it computes: a rerun may change them
 _RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "realizations"),
-                 "output": ("path", "figures", "flush_seconds")}
+                 "output": ("path", "figures", "flush_seconds", "format")}
 
 
 def identity(config):
@@ -61,14 +65,14 @@ def identity(config):
             resolved[table].pop(key, None)
     if "dynamics" in resolved:  # how often to checkpoint does not change the numbers
         resolved["dynamics"].pop("checkpoint_interval", None)
-    return json.dumps(resolved, sort_keys=True)
+    return to_json(resolved)
 
 
 def point_config_json(config):
     """What defines a point's numbers: its model, disorder, solver, linear, dynamics tables."""
     resolved = config.resolved()
     keep = ("model", "disorder", "solver", "linear", "dynamics")
-    return json.dumps({k: resolved[k] for k in keep if k in resolved}, sort_keys=True)
+    return to_json({k: resolved[k] for k in keep if k in resolved})
 
 
 def versions():
@@ -270,6 +274,7 @@ class ResultWriter:
             self._packed = False
         if self._offsets is None:
             self._offsets = self._row_offsets()
+        started = time.perf_counter()
         fd = os.open(self.path, os.O_RDWR)
         try:
             for phase in ("data", "status"):
@@ -288,6 +293,8 @@ class ResultWriter:
                 os.fsync(fd)
         finally:
             os.close(fd)
+        log.debug("%s: flushed %d row(s) in place in %.3g ms", self.path, len(self.pending),
+                  1e3 * (time.perf_counter() - started))
         self.pending.clear()
 
     def _row_offsets(self):
@@ -320,10 +327,11 @@ class ResultWriter:
             root.attrs["versions"] = json.dumps(versions(), sort_keys=True)
             root.attrs["git_commit"] = git_commit()
             root.attrs["run_file"] = config.text
-            root.attrs["config"] = json.dumps(config.resolved(), sort_keys=True)
+            root.attrs["config"] = to_json(config.resolved())
             root.attrs["identity"] = identity(config)
             root.attrs["seed"] = config.ensemble.seed
             root.attrs["model"] = config.model.name
+            _create_sweep(root, [values for values, _ in self.points], config.model.name)
             points = f.create_group(POINTS)
             for p, (values, point_config) in enumerate(self.points):
                 _create_point(points.create_group(point_name(p)), values, point_config,
@@ -401,10 +409,14 @@ def _rewrite(path, n_realizations, packed, derived=None):
     """
     path = Path(path)
     tmp = path.with_name(path.name + TMP_SUFFIX)
+    started = time.perf_counter()
     with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
         _copy_attrs(src, dst)
         root = dst.create_group(ROOT)
         _copy_attrs(src[ROOT], root)
+        for name, obj in src[ROOT].items():  # e.g. sweep/: copied as they are
+            if f"{ROOT}/{name}" != POINTS:
+                _copy_group(obj, root.create_group(name), set(), set(), None, packed, "")
         dst.create_group(POINTS)
         for name in src[POINTS]:
             p = int(name[1:])
@@ -413,6 +425,7 @@ def _rewrite(path, n_realizations, packed, derived=None):
             drop = set()
             if derived is not None and p in derived:
                 drop = set(DERIVED_GROUPS) | set(DOS_SUMMARY)
+            drop.add("realization")  # a scale of the new length is made by _describe
             _copy_group(old, new, rows, drop, n_realizations, packed, prefix="")
             if derived is not None and p in derived:
                 datasets, attrs = derived[p]
@@ -422,12 +435,23 @@ def _rewrite(path, n_realizations, packed, derived=None):
                     target = new.require_group(key)
                     for a, v in values.items():
                         target.attrs[a] = v
+            _describe(new, str(src[ROOT].attrs["model"]), new["status"].shape[0])
     _replace(tmp, path)
+    log.debug("%s: rewritten (%s%s) in %.3g s, %.3g MB", path,
+              "compressed" if packed else "writable in place",
+              ", summaries replaced" if derived is not None else "",
+              time.perf_counter() - started, path.stat().st_size / 1e6)
+
+
+# attributes of HDF5 dimension scales hold object references into their own file: they
+# are rebuilt by _describe, never copied
+_SCALE_ATTRS = {"CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST"}
 
 
 def _copy_attrs(src, dst):
     for key, value in src.attrs.items():
-        dst.attrs[key] = value
+        if key not in _SCALE_ATTRS:
+            dst.attrs[key] = value
 
 
 def _copy_group(src, dst, rows, drop, n_realizations, packed, prefix):
@@ -466,8 +490,43 @@ def _row_dataset(group, name, shape, dtype, fill, packed):
     return group.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=dcpl)
 
 
+def _create_sweep(root, values, model):
+    """Swept values as datasets /glassrelax/sweep/<key>, one entry per point."""
+    sweep = root.create_group("sweep")
+    for key in sorted({k for v in values for k in v}):
+        column = [v.get(key) for v in values]
+        data = (np.array(column, dtype=float) if all(isinstance(c, (int, float))
+                                                     for c in column)
+                else np.array([str(c) for c in column], dtype=h5py.string_dtype()))
+        ds = sweep.create_dataset(key, data=data)
+        ds.attrs["units"], ds.attrs["description"] = dataset_info(f"sweep/{key}", model)
+
+
+def _describe(group, model, n_realizations):
+    """Units and descriptions on every dataset of a point group, and its dimension scales
+    (realization, site, time, bin) made and attached (``schema.dataset_dims``)."""
+    if "realization" not in group:
+        group.create_dataset("realization", data=np.arange(n_realizations))
+    if "site" not in group:
+        group.create_dataset("site", data=np.arange(int(group.attrs["n_sites"])))
+    if "dos/centres" not in group:
+        edges = group["dos/edges"][()]
+        group["dos"].create_dataset("centres", data=0.5 * (edges[1:] + edges[:-1]))
+    names = []
+    group.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    for dim, name in SCALES.items():
+        if name in group:
+            group[name].make_scale(dim)
+    for name in names:
+        ds = group[name]
+        ds.attrs["units"], ds.attrs["description"] = dataset_info(name, model)
+        for axis, dim in enumerate(dataset_dims(name)):
+            if dim is not None and SCALES[dim] in group:
+                ds.dims[axis].attach_scale(group[SCALES[dim]])
+
+
 def _create_point(group, values, config, n_realizations):
-    group.attrs["values"] = json.dumps(values, sort_keys=True)
+    group.attrs["values"] = to_json(values)
     group.attrs["config"] = point_config_json(config)
     group.attrs["n_sites"] = config.model.N
     layout = row_layout(config)
@@ -482,6 +541,7 @@ def _create_point(group, values, config, n_realizations):
     dos.create_dataset("edges", data=dos_edges(config))
     dos.attrs["normalisation"] = ("per realization counts / (N * bin width): integrates to "
                                   "the fraction of sites inside the range")
+    _describe(group, config.model.name, n_realizations)
 
 
 def _replace(tmp, path):

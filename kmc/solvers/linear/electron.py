@@ -23,6 +23,15 @@ so A_ij = gamma0_ij / (n0_j (1 - n0_j)) and A_jj = -sum_k A_kj (Eq. 23 without i
 term). G is symmetric, so A is similar to S = D^-1/2 G D^-1/2: real eigenvalues, one zero
 (particle number; null vector sqrt(D) 1 of S, D 1 of A), the rest negative.
 
+Pair set
+--------
+Every function building gamma0 takes an optional ``pairs``, the (P, 2) unordered pairs
+(a < b) of the hops allowed, e.g. the kinetic Monte Carlo's
+``kmc.dynamics.electron_engine.hop_pairs(distances, cutoff)``: gamma0_ij is then zero for
+every other pair, so that the linearization, the mean-field dynamics and the KMC use one set
+of processes (docs/model.md section 2). None (the default) keeps all pairs.
+``dropped_pair_rates`` and ``check_hop_cutoff`` measure what a cut-off drops.
+
 Interaction term
 ----------------
 When the energies respond to the occupations, dE_i = sum_j C_ij dn_j (C_ij = e^2/r_ij), the
@@ -47,6 +56,7 @@ import numpy as np
 import scipy.linalg
 
 from kmc import model
+from kmc.errors import ConfigError
 from kmc.solvers.linear.spectrum import split_spectrum
 
 # Relative asymmetry |g_ij - g_ji| / max(g_ij, g_ji) tolerated in gamma0 (detailed balance
@@ -69,7 +79,30 @@ def fermi_occupations(energies, mu, temperature):
     return model.fermi(energies, mu, temperature), model.fermi_holes(energies, mu, temperature)
 
 
-def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1.0):
+def pair_mask(n_sites, pairs=None):
+    """(N, N) bool, True on the allowed hop pairs (both orders), False on the diagonal.
+
+    Parameters
+    ----------
+    n_sites : int
+    pairs : (P, 2) int or None
+        Unordered pairs (a, b); None allows every pair of distinct sites.
+    """
+    if pairs is None:
+        return ~np.eye(n_sites, dtype=bool)
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or np.any(pairs < 0) \
+            or np.any(pairs >= n_sites) or np.any(pairs[:, 0] == pairs[:, 1]):
+        raise ValueError(f"pairs: expected (P, 2) distinct site indices in [0, {n_sites}), "
+                         f"got shape {pairs.shape}")
+    mask = np.zeros((n_sites, n_sites), dtype=bool)
+    mask[pairs[:, 0], pairs[:, 1]] = True
+    mask[pairs[:, 1], pairs[:, 0]] = True
+    return mask
+
+
+def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1.0,
+                              pairs=None):
     """Equilibrium Miller-Abrahams pair currents gamma0_ij (Eq. 21), symmetric.
 
     Parameters
@@ -84,11 +117,14 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
     temperature : float, units of J
     gamma0 : float
         Rate prefactor Gamma0.
+    pairs : (P, 2) int or None
+        Allowed hop pairs (module docstring, "Pair set"); None = all pairs.
 
     Returns
     -------
     (N, N) float, units of Gamma0
-        gamma0_ij with zero diagonal, symmetrized after the check below.
+        gamma0_ij with zero diagonal (and zero off the pair set), symmetrized after the
+        check below.
 
     Raises
     ------
@@ -102,11 +138,10 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         w = model.miller_abrahams_rates(delta_e, distances, xi, temperature, gamma0)
         g = n0[:, None] * holes[None, :] * w
-    np.fill_diagonal(g, 0.0)
+    g[~pair_mask(e.size, pairs)] = 0.0
     if not np.all(np.isfinite(g)):
         i, j = np.argwhere(~np.isfinite(g))[0]
-        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
-                         "Miller-Abrahams current diverges")
+        raise _equal_energies(i, j)
     gt = g.T
     asym = np.abs(g - gt)
     if np.any(asym > SYMMETRY_RTOL * np.maximum(g, gt)):
@@ -114,6 +149,15 @@ def equilibrium_pair_currents(energies, mu, distances, xi, temperature, gamma0=1
         raise ValueError(f"gamma0: detailed balance violated, relative asymmetry {worst:.3g} "
                          f"> {SYMMETRY_RTOL}")
     return 0.5 * (g + gt)
+
+
+def _equal_energies(i, j):
+    """One-line error (a ConfigError, so it crosses worker processes and the command line
+    prints it as one line): the linearization is undefined, not a numerical accident."""
+    return ConfigError("linear", f"sites {i} and {j} have equal mean-field energies, where "
+                                 "the equilibrium Miller-Abrahams current (Eq. 21) diverges; "
+                                 "the linearized rates need distinct energies "
+                                 "(disorder.W > 0)")
 
 
 def _occupation_weights(energies, mu, temperature):
@@ -132,7 +176,7 @@ def _laplacian(currents):
 
 
 def electron_rate_matrix(system, energies, mu, temperature, xi, gamma0=1.0,
-                         interaction_term=False):
+                         interaction_term=False, pairs=None):
     """Linearized rate matrix A of Eqs. 22-23 (d dn/dt = A dn).
 
     Parameters
@@ -147,13 +191,16 @@ def electron_rate_matrix(system, energies, mu, temperature, xi, gamma0=1.0,
         False: A = G D^-1 (the paper's choice for Figs. 9-15). True / "eq23": with the
         second term of Eq. 23 as printed. "jacobian": the exact Jacobian G (D^-1 + C/T)
         (module docstring).
+    pairs : (P, 2) int or None
+        Allowed hop pairs (module docstring, "Pair set"); None = all pairs.
 
     Returns
     -------
     (N, N) float, units of Gamma0
         Column sums are zero (particle-number conservation).
     """
-    gam = equilibrium_pair_currents(energies, mu, system.distances, xi, temperature, gamma0)
+    gam = equilibrium_pair_currents(energies, mu, system.distances, xi, temperature, gamma0,
+                                    pairs)
     d = _occupation_weights(energies, mu, temperature)
     lap = _laplacian(gam)
     a = lap / d[None, :]
@@ -173,7 +220,7 @@ def electron_rate_matrix(system, energies, mu, temperature, xi, gamma0=1.0,
 
 
 def electron_spectrum(system, energies, mu, temperature, xi, gamma0=1.0,
-                      interaction_term=False, vectors=False):
+                      interaction_term=False, vectors=False, pairs=None):
     """Relaxation rates of the electron glass: minus the nonzero eigenvalues of A.
 
     Without the interaction term the spectrum comes from the symmetric
@@ -192,6 +239,8 @@ def electron_spectrum(system, energies, mu, temperature, xi, gamma0=1.0,
         (energies measured from mu) give the same spectrum.
     vectors : bool
         Also compute eigenvectors of S to report the zero-mode overlap (about 3x slower).
+    pairs : (P, 2) int or None
+        Allowed hop pairs (module docstring, "Pair set"); None = all pairs.
 
     Returns
     -------
@@ -202,17 +251,18 @@ def electron_spectrum(system, energies, mu, temperature, xi, gamma0=1.0,
     """
     if interaction_term is not False:
         a = electron_rate_matrix(system, energies, mu, temperature, xi, gamma0,
-                                 interaction_term)
+                                 interaction_term, pairs)
         norm = np.max(np.abs(a).sum(axis=0))
         col_res = float(np.max(np.abs(a.sum(axis=0))) / (norm * math.sqrt(a.shape[0])))
         ev = scipy.linalg.eigvals(a, overwrite_a=True, check_finite=False)
         return split_spectrum(ev.real, True, "general", max_imag=float(np.max(np.abs(ev.imag))),
                               zero_mode_residual=col_res)
-    sym, root = electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0)
+    sym, root = electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0,
+                                          pairs)
     return _symmetric_conserving_spectrum(sym, root, vectors)
 
 
-def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0):
+def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0, pairs=None):
     """The symmetrized matrix S = D^-1/2 G D^-1/2 and the scale sqrt(D).
 
     A = G D^-1 = diag(root) S diag(root)^-1 (without interaction term), so e^(A t) =
@@ -229,6 +279,8 @@ def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0)
     subnormal (the detailed-balance check of ``equilibrium_pair_currents`` then fails on
     rounding of numbers below 1e-308).
 
+    ``pairs`` restricts S to the allowed hop pairs (module docstring, "Pair set").
+
     Returns
     -------
     sym : (N, N) float, units of Gamma0
@@ -237,15 +289,14 @@ def electron_symmetric_matrix(system, energies, mu, temperature, xi, gamma0=1.0)
     """
     x = (np.asarray(energies, dtype=float) - mu) / temperature
     dx = 0.5 * np.abs(x[None, :] - x[:, None])
-    off = ~np.eye(x.size, dtype=bool)
+    off = pair_mask(x.size, pairs)
     if np.any(dx[off] == 0.0):
         i, j = np.argwhere((dx == 0.0) & off)[0]
-        raise ValueError(f"energies: sites {i} and {j} have equal energies; the equilibrium "
-                         "Miller-Abrahams current diverges")
+        raise _equal_energies(i, j)
     # ln(2 sinh(y)) = y + ln(1 - e^(-2y)); ln cosh(y) = |y| + ln(1 + e^(-2|y|)) - ln 2
     with np.errstate(divide="ignore"):
         log_s = -np.asarray(system.distances, dtype=float) / xi - dx - np.log1p(-np.exp(-2.0 * dx))
-    np.fill_diagonal(log_s, -np.inf)
+    log_s[~off] = -np.inf
     y = 0.5 * np.abs(x)
     log_cosh = y + np.log1p(np.exp(-2.0 * y)) - math.log(2.0)
     sym = gamma0 * np.exp(log_s)
@@ -262,7 +313,10 @@ def _symmetric_conserving_spectrum(sym, null, vectors):
     else:
         ev = scipy.linalg.eigvalsh(sym, check_finite=False, driver="evd")
     scale = float(np.max(np.abs(ev)))
-    residual = float(np.linalg.norm(residual_vec) / (scale * np.linalg.norm(null)))
+    # every rate underflows to 0 (T far below the level spacing): S = 0 and its null
+    # vector is exact, rather than 0/0
+    denominator = scale * np.linalg.norm(null)
+    residual = float(np.linalg.norm(residual_vec) / denominator) if denominator > 0 else 0.0
     overlap = None
     if vectors:
         v0 = vec[:, int(np.argmin(np.abs(ev)))]
@@ -336,3 +390,85 @@ def nn_distance_estimate(x, n_sites, xi, d=2, side=None):
     vd = _UNIT_BALL[d]
     p = xi * vd * d * rho * r_pos ** (d - 1) * np.exp(-vd * rho * r_pos**d)
     return np.where(r >= 0.0, p, 0.0)
+
+
+# A hop cut-off is accepted when the dropped processes could fire at most HOP_CUTOFF_MARGIN
+# times per site over the whole run: max_i sum_{j: r_ij > cutoff} Gamma0 e^(-r_ij/xi) times
+# t_max <= HOP_CUTOFF_MARGIN (PHYSICS.md section 4: one set of processes per comparison).
+HOP_CUTOFF_MARGIN = 1e-2
+
+
+def dropped_pair_rates(distances, cutoff, xi, gamma0=1.0):
+    """Bare rates Gamma0 e^(-r/xi) of the pairs a hop cut-off drops.
+
+    The bare rate is the Miller-Abrahams rate of a downhill hop with |dH| >> T (factor
+    n_B + 1 -> 1); an uphill hop is slower by e^(-|dH|/T). Only a hop with |dH| < T is
+    faster, by the factor n_B(|dH|) + Theta(-dH) ~ T/|dH| (this bound does not cover it).
+
+    Parameters
+    ----------
+    distances : (N, N) float, units of r_nn
+    cutoff : float, units of r_nn
+        Pairs with r_ij <= cutoff are kept (``kmc.dynamics.electron_engine.hop_pairs``).
+    xi, gamma0 : float
+
+    Returns
+    -------
+    largest_pair : float, units of Gamma0
+        The largest single dropped rate (0 when nothing is dropped).
+    largest_site : float, units of Gamma0
+        max_i sum_{j: r_ij > cutoff} Gamma0 e^(-r_ij/xi): the total dropped rate of the
+        worst site.
+    """
+    r = np.asarray(distances, dtype=float)
+    dropped = (r > cutoff) & ~np.eye(r.shape[0], dtype=bool)
+    rates = np.where(dropped, gamma0 * np.exp(-np.where(dropped, r, 0.0) / xi), 0.0)
+    return float(rates.max(initial=0.0)), float(rates.sum(axis=1).max(initial=0.0))
+
+
+def check_hop_cutoff(distances, cutoff, xi, t_max, gamma0=1.0, margin=HOP_CUTOFF_MARGIN,
+                     key="dynamics.hop_cutoff"):
+    """Accept a hop cut-off only if the rates it drops are negligible over the run.
+
+    Accepted when ``largest_site * t_max <= margin`` (``dropped_pair_rates``): every site's
+    dropped processes then fire at most ``margin`` times (|dH| >~ T) over the observation
+    window [0, t_max].
+
+    Parameters
+    ----------
+    distances : (N, N) float; cutoff, xi, gamma0 : float
+    t_max : float, units of 1/Gamma0
+        Longest observed time.
+    margin : float
+        Accepted expected number of dropped hops per site over t_max (default 1e-2).
+    key : str
+        Dotted key named in the error.
+
+    Returns
+    -------
+    float
+        largest_site * t_max, the measured expected number of dropped hops per site.
+
+    Raises
+    ------
+    ConfigError
+        One line naming ``key``, the measured value and the cut-off the margin needs.
+    """
+    _, site = dropped_pair_rates(distances, cutoff, xi, gamma0)
+    expected = site * t_max
+    if expected > margin:
+        raise ConfigError(key, f"the pairs beyond {cutoff:g} carry a dropped rate of "
+                               f"{site:.3g} per site, {expected:.3g} hops per site by t_max = "
+                               f"{t_max:g} (accepted <= {margin:g}); use hop_cutoff >= "
+                               f"{math.ceil(1e3 * _needed_cutoff(distances, xi, gamma0, margin / t_max)) / 1e3:g} "
+                               "or a shorter t_max")
+    return expected
+
+
+def _needed_cutoff(distances, xi, gamma0, threshold):
+    """Smallest cut-off (one of the distances) whose dropped rate per site is <= threshold."""
+    r = np.sort(np.asarray(distances, dtype=float), axis=1)[:, 1:]   # drop the self-distance
+    rates = gamma0 * np.exp(-r / xi)
+    tail = np.cumsum(rates[:, ::-1], axis=1)[:, ::-1]   # tail[i, k]: dropped if cut below r[i, k]
+    need = np.where(tail > threshold, r, 0.0)
+    return float(need.max())

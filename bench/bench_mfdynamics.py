@@ -1,0 +1,111 @@
+"""Benchmark of the mean-field dynamics over 14 decades (run: python bench/bench_mfdynamics.py).
+
+TLS glass at the paper's parameters (N = 1000, W = J = 1, T = 0.1, Delta0 log-uniform on
+[1e-7, 1e-1], 3D dipolar couplings), quenched from a random well configuration (T0 = inf,
+one replica's start), sampled at 57 times from 1 to 1e14 (1/(a J^3)); target < 10 s.
+Electron glass (N = 1000, 2D, W = 1, xi = 0.1, T = 0.1, hop pairs r <= 2, the KMC's
+list), quenched from random occupations, 57 times from 1e-2 to 1e12 (1/Gamma0);
+target < 60 s.
+
+Each line prints wall and CPU time (on a shared machine the CPU time of this one-thread
+process is the better measure), accepted steps, right-hand-side and Jacobian evaluations
+and LU factorizations. Ratios are against baselines measured in the same run: the dense LU
+of the whole Newton matrix (``row_drop=0``, scipy's own BDF linear algebra) for the
+TLS glass, and the same for the electron glass when ``--baselines`` is given (it takes
+several minutes). The quantum read-out and the Amir-Oreg-Imry hop energy are measured
+beside the defaults because they change the number of steps (docs/meanfield-dynamics.md).
+
+BLAS threads: ``--threads 1`` (default) measures one worker of a parallel ensemble.
+"""
+import argparse
+import os
+import time
+
+
+def _parse():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-tls", type=int, default=1000)
+    parser.add_argument("--n-electron", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--resonance-width", type=float, default=1e-2,
+                        help="electron glass: Miller-Abrahams resonance width, units of J")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also the electron glass with the dense Newton LU (slow)")
+    parser.add_argument("--skip-electron", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="TLS glass: skip the dense-LU baseline (about 10x slower)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads (0 = library default)")
+    return parser.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.threads > 0:
+    # must be set before numpy loads its BLAS
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+from kmc.dynamics.electron_engine import hop_pairs, pair_prefactors  # noqa: E402
+from kmc.dynamics.meanfield_dynamics import (ElectronMeanField, TLSMeanField,  # noqa: E402
+                                             integrate)
+from kmc.systems import ElectronSystem, TLSSystem  # noqa: E402
+
+
+def run(label, model, x0, times, **kw):
+    start, cpu = time.perf_counter(), time.process_time()
+    traj = integrate(model, x0, times, **kw)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"  {label:<38s} {wall:8.2f} s (cpu {cpu:7.2f} s)  steps {traj.n_steps:6d}  "
+          f"f {traj.nfev:6d}  "
+          f"jac {traj.njev:5d}  LU {traj.nlu:5d}  {'ok' if traj.success else traj.message}",
+          flush=True)
+    return wall, traj
+
+
+def bench_tls(n, seed, baseline=True):
+    rng = np.random.default_rng(seed)
+    system = TLSSystem.random(rng, n, W=1.0, J=1.0, delta0_min=1e-7, delta0_max=1e-1)
+    start = rng.choice([-1.0, 1.0], n)
+    times = np.logspace(0, 14, 57)
+    print(f"TLS glass N = {n}, T = 0.1, t = 1 .. 1e14 (target < 10 s)")
+    model = TLSMeanField(system, 0.1, system.delta0**2)
+    fast, traj = run("classical, row-sparse Newton (default)", model, start, times)
+    quantum = TLSMeanField(system, 0.1, system.delta0**2, readout="quantum")
+    run("quantum read-out, row-sparse Newton", quantum, start, times)
+    print(f"  energy {traj.energy[0]:.1f} -> {traj.energy[-1]:.1f} J")
+    if baseline:
+        dense, ref = run("classical, dense LU (baseline)", model, start, times, row_drop=0.0)
+        print(f"  speed-up of the default over the dense LU: {dense / fast:.2f}x; "
+              f"max |m_fast - m_dense| = {np.max(np.abs(traj.states - ref.states)):.2e}")
+
+
+def bench_electron(n, seed, width, baselines):
+    rng = np.random.default_rng(seed)
+    system = ElectronSystem.random(rng, n, W=1.0)
+    pairs, r = hop_pairs(system.distances, 2.0)
+    prefactors = pair_prefactors(r, 0.1)
+    start = np.zeros(n)
+    start[rng.permutation(n)[:system.n_electrons]] = 1.0
+    times = np.logspace(-2, 12, 57)
+    print(f"electron glass N = {n}, {pairs.shape[0]} hop pairs, T = 0.1, xi = 0.1, "
+          f"resonance width {width} J, t = 1e-2 .. 1e12 (target < 60 s)")
+    model = ElectronMeanField(system, 0.1, pairs, prefactors, resonance_width=width)
+    fast, traj = run("pair hop energy, row-sparse (default)", model, start, times)
+    aoi = ElectronMeanField(system, 0.1, pairs, prefactors, hop_energy="mean_field",
+                            resonance_width=width)
+    run("mean-field hop energy (AOI model)", aoi, start, times)
+    if baselines:
+        dense, _ = run("pair hop energy, dense LU (baseline)", model, start, times,
+                       row_drop=0.0)
+        print(f"  speed-up of the default over the dense LU: {dense / fast:.2f}x")
+    drift = np.max(np.abs(traj.states.sum(axis=1) - system.n_electrons))
+    print(f"  particle-number drift {drift:.1e}; energy {traj.energy[0]:.2f} -> "
+          f"{traj.energy[-1]:.2f} J")
+
+
+if __name__ == "__main__":
+    bench_tls(ARGS.n_tls, ARGS.seed, not ARGS.skip_baseline)
+    if not ARGS.skip_electron:
+        bench_electron(ARGS.n_electron, ARGS.seed, ARGS.resonance_width, ARGS.baselines)

@@ -1,0 +1,666 @@
+"""Mean-field dynamics in time: the deterministic rate equations of the mean occupations.
+
+The kinetic Monte Carlo follows single configurations; averaging its master equation over a
+product distribution (each site independent, with mean <2 S_i> or <n_i>) and closing it with
+the mean fields gives the nonlinear rate equations integrated here (docs/model.md section 4;
+docs/meanfield-dynamics.md has the derivations, tolerances and validation numbers). They
+keep the nonlinearity of a large deviation (a quench) and drop the correlations, so beside
+the KMC (exact) and the linear prediction (also linear) they locate where mean field fails.
+The rates are the KMC's, from the same static prefactor array (and, for the electron
+glass, the same hop-pair list, passed in).
+
+TLS glass, well polarization m_i = <2 S_i> = P(S_i = +1/2) - P(S_i = -1/2) (the KMC's
+``occupation``). The KMC flips S_i at p_i g(2 S_i h_i) with p_i = a Delta0_i^2 and
+g(x) = |E| (n_B(|E|) + [x > 0]), |E| = sqrt(x^2 + Delta0_i^2) (kmc.dynamics.tls_engine);
+its expectation over a product state, at the mean field h_i = Delta_i - 1/4 sum_j J_ij m_j::
+
+    dm_i/dt = (1 - m_i) p_i g(-h_i) - (1 + m_i) p_i g(h_i)
+            = -lambda_i m_i - p_i |E_i| sgn(h_i)                       (Eq. 11)
+    lambda_i = p_i |E_i| coth(|E_i| / 2T)                              (Eq. 12)
+
+In the pseudospin sigma_i = sgn(h_i) m_i (upper minus lower level) this is the paper's Eq. 11,
+the equation kmc.solvers.linear.tls linearizes; its Jacobian at the fixed point is
+diag(s) B diag(s) with B = ``tls_rate_matrix`` (s = sgn h): the same matrix in the well
+variables. sgn(h) jumps where a field crosses zero; a trajectory can slide along such a
+surface (Filippov), which stalls an integrator, so sgn(h) is replaced by the smooth
+h / sqrt(h^2 + w^2) with w = ``switch_width`` (default 1e-9 J: it changes the rates only
+where |h| < ~1e-7 J). ``readout="quantum"`` takes w = Delta0_i instead: F = -lambda m - p h,
+the well polarization of the TLS eigenstates ((h/E) sigma), smoother and faster to
+integrate but O(Delta0^2 / h^2) away from the KMC's rates and from B. Analytic Jacobian::
+
+    dF_i/dm_j = -lambda_i delta_ij + r_i J_ij,
+    r_i = 1/4 [(h_i/|E_i|) (lambda'(|E_i|) m_i + p_i S(h_i)) + p_i |E_i| S'(h_i)],
+    lambda'(E) = p [coth(E/2T) - (E/2T) / sinh^2(E/2T)],   S(h) = h / sqrt(h^2 + w^2)
+
+Electron glass, occupations n_i in [0, 1], E_i = eps_i + sum_j C_ij (n_j - K). For each
+unordered hop pair p = (a, b) of the KMC's list, with D = E_b - E_a::
+
+    F_p = w_ab n_a (1 - n_b) - w_ba n_b (1 - n_a)       (net current a -> b)
+    w_ab = prefactor_p g(x_ab),  w_ba = prefactor_p g(x_ba),
+    g(x) = n_B(|x|) + Theta(-x)                          (Miller-Abrahams, Eq. 21)
+    dn_a/dt -= F_p,  dn_b/dt += F_p
+
+with the hop energies x set by ``hop_energy``:
+- "pair" (default): x_ab = D - C_ab (n_a - n_b) = -x_ba. The KMC's dH = E_b - E_a - C_ab
+  (with the electron-hole attraction) evaluated with the hopping pair's own occupations
+  exact (a occupied, b empty) and the other sites at their means; equal to the KMC's at
+  integer occupations. Each pair obeys detailed balance, but the pair-dependent term
+  leaves no common potential, so the stationary state is not the Eq. 20 one (see
+  ``stationary_state``).
+- "kmc": x_ab = D - C_ab, x_ba = -D - C_ab literally. Moving charge through a pair moves
+  x_ab through 0, so trajectories hit the 1/x resonance of g (below) head-on.
+- "mean_field": x_ab = D = -x_ba, Amir, Oreg and Imry's model: its fixed point is the Eq. 20
+  solution n_i = f(E_i), and its Jacobian there is the ``interaction_term="jacobian"``
+  matrix of kmc.solvers.linear.electron over the same pairs.
+
+g diverges as T/|x| at x = 0. The KMC never lands exactly there, but continuous mean
+occupations cross x = 0; the trajectory then has a cusp the integrator cannot step through
+("step size too small"). ``resonance_width`` = w > 0 rounds g off, keeping detailed balance
+exactly: g_w(x) = e^(-x/2T) / (2 sinh(sqrt(x^2 + w^2)/2T)) (``_ma_factor``), a relative
+change O(w^2/x^2) for w << |x| <~ T. Jacobian, with u_p = dF_p/dD::
+
+    J = S + L C,   S = the direct terms dF_p/dn_a, dF_p/dn_b (sparse, 4P entries),
+    L = sum_p u_p (e_b - e_a)(e_b - e_a)^T (a weighted graph Laplacian, sparse)
+
+Its columns sum to zero (particle number); the integrator also projects each step back
+onto sum_i n_i = M, which rounding in BDF's Newton solves would otherwise let drift.
+
+Integration: scipy's BDF (default) or Radau stepped by hand with the analytic Jacobian,
+from t = 0 to the last grid time, outputs from each step's dense output at the grid times.
+BDF's Newton matrices I - c J are factorized on their strongly coupled rows only
+(``_row_sparse_newton``; the converged steps are unchanged, a test holds them to the
+dense LU) and the TLS Jacobian is passed as diag + diag(r) J without forming it
+(``_StructuredJacobian``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
+site, the occupations being O(1)).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.integrate
+import scipy.linalg
+import scipy.sparse
+
+from kmc.dynamics.params import HOP_ENERGIES
+from kmc.errors import ConfigError
+from kmc.model import (electron_energy, electron_site_energies, tls_energy,
+                       tls_local_fields)
+
+METHODS = ("BDF", "Radau")
+READOUTS = ("classical", "quantum")
+
+
+def _bose_times_energy(e, temperature):
+    """E n_B(E) for E > 0 (E >= Delta0 > 0 here), without overflow."""
+    with np.errstate(over="ignore"):
+        return e / np.expm1(e / temperature)
+
+
+def _coth_derivative(x):
+    """d/dE [E coth(E/2T)] = coth(x) - x / sinh(x)^2 at x = E/2T > 0.
+
+    Written with e^(-2x) so that it neither overflows nor cancels at large x; the series
+    2x/3 - 4x^3/45 below x = 1e-3 (relative error < 1e-12) avoids the cancellation of the
+    two 1/x terms at small x.
+    """
+    x = np.asarray(x, dtype=float)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        em = np.expm1(-2.0 * x)               # e^(-2x) - 1 < 0
+        e2 = em + 1.0
+        coth = -(1.0 + e2) / em
+        inv_sinh2 = 4.0 * e2 / (em * em)
+        full = coth - x * inv_sinh2
+    small = 2.0 * x / 3.0 - 4.0 * x**3 / 45.0
+    return np.where(x < 1e-3, small, full)
+
+
+def _ma_factor(x, temperature, width=0.0):
+    """Miller-Abrahams factor g(x) = n_B(|x|) + Theta(-x) and its derivative (Eq. 21).
+
+    Written as g(x) = e^(-x/2T) / (2 sinh(s/2T)) with s = |x|, which shows detailed balance
+    g(x) / g(-x) = e^(-x/T). ``width`` > 0 replaces s by sqrt(x^2 + width^2): the factor
+    stays finite at the resonance x = 0 (1/x without it), detailed balance is kept exactly,
+    and g changes by a relative O(width^2 / x^2) for width << |x| <~ T, O(width^2 / (T |x|))
+    beyond (module docstring).
+    g'(x) = g (-1/2T - (x / 2Ts) coth(s/2T)); without width, -sgn(x) n_B (n_B + 1) / T.
+    """
+    x = np.asarray(x, dtype=float)
+    s = np.hypot(x, width) if width > 0 else np.abs(x)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        g = np.exp(-(x + s) / (2.0 * temperature)) / -np.expm1(-s / temperature)
+        coth = 1.0 + 2.0 / np.expm1(s / temperature)
+        dg = g * (-0.5 - 0.5 * (x / s) * coth) / temperature
+    return g, dg
+
+
+class TLSMeanField:
+    """Right-hand side and Jacobian of the TLS mean-field rate equation (module docstring).
+
+    Parameters
+    ----------
+    system : TLSSystem
+    temperature : float, T > 0, units of J
+    prefactors : (N,) float
+        Static prefactors a Delta0_i^2, the KMC engine's array (kmc.dynamics.run.rate_setup).
+    bias : (N,) float or None
+        Delta_i replacing the system's (a pulse), units of J.
+    switch_width : float, > 0, units of J
+        Width w of the smooth sgn(h) ~ h / sqrt(h^2 + w^2) of the classical read-out.
+    readout : "classical" or "quantum"
+        The KMC's well rates (default), or the eigenstate read-out (w = Delta0_i); see
+        the module docstring.
+    """
+
+    model = "tls"
+    conserves_total = False
+
+    def __init__(self, system, temperature, prefactors, bias=None, switch_width=1e-9,
+                 readout="classical"):
+        if readout not in READOUTS:
+            raise ConfigError("readout", f"expected one of {READOUTS}, got {readout!r}")
+        self.readout = readout
+        if not temperature > 0:
+            raise ConfigError("temperature", f"must be > 0, got {temperature}")
+        if not switch_width > 0:
+            raise ConfigError("switch_width", f"must be > 0, got {switch_width}")
+        self.switch_width = float(switch_width)
+        self.system = system
+        self.temperature = float(temperature)
+        self.prefactors = np.asarray(prefactors, dtype=float)
+        self.bias = np.asarray(system.bias if bias is None else bias, dtype=float)
+        self.couplings = np.asarray(system.couplings, dtype=float)
+        self.delta0 = np.asarray(system.delta0, dtype=float)
+        n = system.n_sites
+        if self.prefactors.shape != (n,) or self.bias.shape != (n,):
+            raise ConfigError("prefactors", f"expected ({n},) prefactors and bias, got "
+                              f"{self.prefactors.shape} and {self.bias.shape}")
+
+    def fields(self, m):
+        """(N,) local fields h_i = Delta_i - 1/4 sum_j J_ij m_j, units of J."""
+        return self.bias - 0.25 * (self.couplings @ m)
+
+    def _parts(self, m):
+        h = self.fields(m)
+        e = np.hypot(h, self.delta0)
+        en = _bose_times_energy(e, self.temperature)
+        lam = self.prefactors * (2.0 * en + e)
+        return h, e, lam
+
+    def rhs(self, m):
+        """(N,) dm/dt, units of a J^3 (Eq. 11 in the well variables)."""
+        m = np.asarray(m, dtype=float)
+        h, e, lam = self._parts(m)
+        # (1 - m) g(-h) - (1 + m) g(h), g(x) = p |E| (n_B + [x > 0]), with the step
+        # [h > 0] - [h < 0] resolved over |h| < switch_width (module docstring)
+        return -lam * m - self.prefactors * e * self._switch(h)
+
+    def _switch_width(self):
+        return self.delta0 if self.readout == "quantum" else self.switch_width
+
+    def _switch(self, h):
+        # sgn(h) rounded off over the width w: h / sqrt(h^2 + w^2), smooth (module docstring)
+        return h / np.hypot(h, self._switch_width())
+
+    def _coupling_rows(self, m, h, e):
+        """r_i = -1/4 dF_i/dh_i: the Jacobian is -diag(lambda) + diag(r) J."""
+        dlam = self.prefactors * _coth_derivative(e / (2.0 * self.temperature))
+        w = self._switch_width()
+        hw = np.hypot(h, w)
+        slope = w * w / hw**3                  # d/dh of h / sqrt(h^2 + w^2)
+        return 0.25 * ((h / e) * (dlam * m + self.prefactors * h / hw)
+                       + self.prefactors * e * slope)
+
+    def jacobian(self, m):
+        """(N, N) dense dF_i/dm_j, units of a J^3 (module docstring)."""
+        diag, rows = self.jacobian_factors(m)
+        jac = rows[:, None] * self.couplings
+        jac[np.diag_indices_from(jac)] += diag
+        return jac
+
+    def jacobian_factors(self, m):
+        """(diag, rows), both (N,): the Jacobian is diag(diag) + diag(rows) J."""
+        m = np.asarray(m, dtype=float)
+        h, e, lam = self._parts(m)
+        return -lam, self._coupling_rows(m, h, e)
+
+    def bias_response(self, m):
+        """(N, N) dF_i/dDelta_j = -4 r_i delta_ij: a bias moves its own field only.
+
+        The drive of the linearized pulse: d dm/dt = jacobian dm + bias_response (F g).
+        """
+        m = np.asarray(m, dtype=float)
+        h, e, _ = self._parts(m)
+        return np.diag(-4.0 * self._coupling_rows(m, h, e))
+
+    def observables(self, m):
+        """(energy, excitations) of the product state with polarizations ``m``.
+
+        energy = <H> = H(<S>) exactly (J_ii = 0), units of J; excitations = expected number
+        of TLSs in the upper well of their mean field, sum_i (1 + sgn(h_i) m_i) / 2 (the KMC
+        counts #{S_i h_i > 0} with the instantaneous fields).
+        """
+        s = 0.5 * np.asarray(m, dtype=float)
+        h = tls_local_fields(s, self.bias, self.couplings)
+        return (tls_energy(s, self.bias, self.couplings),
+                float(np.sum(0.5 * (1.0 + np.sign(h) * 2.0 * s))))
+
+
+class ElectronMeanField:
+    """Right-hand side and Jacobian of the electron-glass mean-field rate equation.
+
+    Parameters
+    ----------
+    system : ElectronSystem
+    temperature : float, T > 0, units of J
+    pairs : (P, 2) int
+        Unordered hop pairs (a, b), a < b: the KMC's list (kmc.dynamics.electron_engine.
+        hop_pairs), passed in so that one list serves the KMC, the A matrix and this.
+    prefactors : (P,) float
+        Gamma0 e^(-r_ab/xi) of those pairs (the KMC engine's array).
+    site_energies : (N,) float or None
+        eps_i replacing the system's (a pulse), units of J.
+    hop_energy : "pair", "kmc" or "mean_field"
+        Energy change of a hop a -> b with D = E_b - E_a (module docstring):
+        "pair" (default) D - C_ab (n_a - n_b), the KMC's E_b - E_a - C_ab averaged over the
+        other sites only (equal to it at integer occupations); "kmc" D - C_ab literally;
+        "mean_field" D, the Amir-Oreg-Imry model whose fixed point is the Eq. 20 solution.
+    resonance_width : float, >= 0, units of J
+        Width over which the 1/|dH| divergence of the Miller-Abrahams factor at dH = 0 is
+        rounded off, keeping detailed balance (``_ma_factor``); 0 is the exact factor
+        (module docstring: mean-field trajectories can cross dH = 0, where it is singular).
+    """
+
+    model = "electron"
+    conserves_total = True   # sum_i n_i (the Jacobian's columns sum to zero)
+
+    def __init__(self, system, temperature, pairs, prefactors, site_energies=None,
+                 hop_energy="pair", resonance_width=0.0):
+        if not temperature > 0:
+            raise ConfigError("temperature", f"must be > 0, got {temperature}")
+        n = system.n_sites
+        pairs = np.asarray(pairs, dtype=np.int64)
+        prefactors = np.asarray(prefactors, dtype=float)
+        if pairs.ndim != 2 or pairs.shape[1] != 2 or prefactors.shape != (pairs.shape[0],):
+            raise ConfigError("pairs", f"expected (P, 2) pairs and (P,) prefactors, got "
+                              f"{pairs.shape} and {prefactors.shape}")
+        if pairs.size and (pairs.min() < 0 or pairs.max() >= n or
+                           np.any(pairs[:, 0] == pairs[:, 1])):
+            raise ConfigError("pairs", f"expected distinct site indices in [0, {n}), got "
+                              f"a pair outside it")
+        self.system = system
+        self.temperature = float(temperature)
+        self.pairs = pairs
+        self.prefactors = prefactors
+        self.site_energies = np.asarray(system.site_energies if site_energies is None
+                                        else site_energies, dtype=float)
+        self.interactions = np.asarray(system.interactions, dtype=float)
+        self.filling = system.filling
+        if hop_energy not in HOP_ENERGIES:
+            raise ConfigError("hop_energy", f"expected one of {HOP_ENERGIES}, got "
+                              f"{hop_energy!r}")
+        self.hop_energy = hop_energy
+        if not resonance_width >= 0:
+            raise ConfigError("resonance_width", f"must be >= 0, got {resonance_width}")
+        self.resonance_width = float(resonance_width)
+        self._a, self._b = pairs[:, 0], pairs[:, 1]
+        self._c = self.interactions[self._a, self._b] if hop_energy != "mean_field" \
+            else np.zeros(pairs.shape[0])
+        # incidence matrix: dn/dt = M F, M[a, p] = -1, M[b, p] = +1
+        p = np.arange(pairs.shape[0])
+        self._incidence = scipy.sparse.csr_matrix(
+            (np.concatenate([-np.ones(p.size), np.ones(p.size)]),
+             (np.concatenate([self._a, self._b]), np.concatenate([p, p]))),
+            shape=(n, p.size))
+
+    def energies(self, n):
+        """(N,) mean-field site energies E_i = eps_i + sum_j C_ij (n_j - K), units of J."""
+        return electron_site_energies(n, self.site_energies, self.interactions, self.filling)
+
+    def _currents(self, n):
+        e = self.energies(n)
+        a, b = self._a, self._b
+        d = e[b] - e[a]
+        if self.hop_energy == "pair":
+            x_ab = d - self._c * (n[a] - n[b])
+            x_ba = -x_ab
+        else:
+            x_ab, x_ba = d - self._c, -d - self._c
+        g_ab, dg_ab = _ma_factor(x_ab, self.temperature, self.resonance_width)
+        g_ba, dg_ba = _ma_factor(x_ba, self.temperature, self.resonance_width)
+        w_ab, w_ba = self.prefactors * g_ab, self.prefactors * g_ba
+        return a, b, w_ab, w_ba, dg_ab, dg_ba
+
+    def rhs(self, n):
+        """(N,) dn/dt, units of Gamma0."""
+        n = np.asarray(n, dtype=float)
+        a, b, w_ab, w_ba, _, _ = self._currents(n)
+        flux = w_ab * n[a] * (1.0 - n[b]) - w_ba * n[b] * (1.0 - n[a])
+        return self._incidence @ flux
+
+    def _laplacian(self, n, u=None):
+        """Sparse L = sum_p u_p (e_b - e_a)(e_b - e_a)^T, u_p = dF_p/dD (module docstring)."""
+        a, b = self._a, self._b
+        if u is None:
+            _, _, _, _, dg_ab, dg_ba = self._currents(n)
+            na, nb = n[a], n[b]
+            u = self.prefactors * (dg_ab * na * (1.0 - nb) + dg_ba * nb * (1.0 - na))
+        return scipy.sparse.coo_matrix(
+            (np.concatenate([u, u, -u, -u]),
+             (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
+            shape=(n.size, n.size)).tocsr()
+
+    def jacobian(self, n):
+        """(N, N) dense dF_i/dn_j, units of Gamma0 (module docstring)."""
+        n = np.asarray(n, dtype=float)
+        a, b, w_ab, w_ba, dg_ab, dg_ba = self._currents(n)
+        na, nb = n[a], n[b]
+        alpha = w_ab * (1.0 - nb) + w_ba * nb          # dF_p / dn_a
+        beta = -(w_ab * na + w_ba * (1.0 - na))        # dF_p / dn_b
+        u = self.prefactors * (dg_ab * na * (1.0 - nb) + dg_ba * nb * (1.0 - na))
+        if self.hop_energy == "pair":
+            # the hop energy's own -C_ab (n_a - n_b)
+            alpha = alpha - u * self._c
+            beta = beta + u * self._c
+        size = n.size
+        jac = np.asarray(self._laplacian(n, u) @ self.interactions)
+        direct = scipy.sparse.coo_matrix(
+            (np.concatenate([-alpha, -beta, alpha, beta]),
+             (np.concatenate([a, a, b, b]), np.concatenate([a, b, a, b]))),
+            shape=(size, size)).toarray()
+        return jac + direct
+
+    def bias_response(self, n):
+        """(N, N) dF_i/deps_j = L (the Laplacian of the jacobian; dE/deps = 1).
+
+        The drive of the linearized pulse: d dn/dt = jacobian dn + bias_response (F g).
+        """
+        return self._laplacian(np.asarray(n, dtype=float)).toarray()
+
+    def observables(self, n):
+        """(energy, excitations) of the product state with occupations ``n``.
+
+        energy = <H> = H(<n>) exactly (C_ii = 0), units of J; excitations = sum of n_i over
+        the sites outside the M of lowest mean-field E_i (the KMC's Aufbau count, ties by
+        index), i.e. the expected number of electrons above the Aufbau filling.
+        """
+        n = np.asarray(n, dtype=float)
+        e = self.energies(n)
+        order = np.argsort(e, kind="mergesort")
+        exc = float(n[order[self.system.n_electrons:]].sum())
+        return (electron_energy(n, self.site_energies, self.interactions, self.filling), exc)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Mean-field trajectory on a time grid.
+
+    times : (n_times,) float; states : (n_times, N) float, m_i(t) or n_i(t)
+    energy, excitations : (n_times,) float (``observables`` of each state)
+    n_steps : int, accepted integrator steps; nfev, njev, nlu : right-hand-side and
+        Jacobian evaluations, LU factorizations (summed over the segments of a protocol)
+    success : bool; message : str (the integrator's, of the failing segment if any)
+    """
+
+    times: np.ndarray
+    states: np.ndarray
+    energy: np.ndarray
+    excitations: np.ndarray
+    n_steps: int
+    nfev: int
+    njev: int
+    nlu: int
+    success: bool
+    message: str
+
+
+def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="analytic",
+              pulse_model=None, waiting_time=0.0, row_drop=1e-3):
+    """Integrate the mean-field rate equation of ``model`` and sample it on ``times``.
+
+    Parameters
+    ----------
+    model : TLSMeanField or ElectronMeanField
+        The dynamics after t = 0.
+    x0 : (N,) float
+        Initial m_i (TLS, in [-1, 1]) or n_i (electron, in [0, 1]).
+    times : (n_times,) float, ascending, > 0
+        Sampling grid (DynamicsParams.times()), units of 1/(a J^3) or 1/Gamma0.
+    rtol, atol : float
+        Integrator tolerances (relative, and absolute per site).
+    method : "BDF" or "Radau"
+        Implicit scheme of scipy.integrate.solve_ivp.
+    jacobian : "analytic" or "numerical"
+        The model's analytic Jacobian, or scipy's finite differences (the slow reference
+        the benchmark compares against).
+    pulse_model, waiting_time
+        Pulse protocol: integrate ``pulse_model`` (the same system with the extra bias)
+        for ``waiting_time`` from x0 first; its end state starts the sampled segment.
+    row_drop : float, >= 0
+        BDF only: Newton matrices keep only the rows of I - c J whose off-diagonal l1 norm
+        exceeds row_drop times the diagonal (``_row_sparse_newton``); 0 is the dense LU
+        of the whole matrix (the reference).
+
+    Returns
+    -------
+    Trajectory
+    """
+    if method not in METHODS:
+        raise ConfigError("method", f"expected one of {METHODS}, got {method!r}")
+    if jacobian not in ("analytic", "numerical"):
+        raise ConfigError("jacobian", f"expected 'analytic' or 'numerical', got {jacobian!r}")
+    times = np.asarray(times, dtype=float)
+    if times.ndim != 1 or times.size == 0 or times[0] <= 0 or np.any(np.diff(times) <= 0):
+        raise ConfigError("times", "expected an ascending grid of positive times")
+    x = np.asarray(x0, dtype=float)
+    totals = dict(n_steps=0, nfev=0, njev=0, nlu=0)
+    states = np.full((times.size, x.size), np.nan)
+    ok, message = True, "finished"
+    if pulse_model is not None and waiting_time > 0:
+        ok, message, end = _run(pulse_model, x, float(waiting_time), None, None, rtol, atol,
+                                method, jacobian, totals, row_drop)
+        x = end
+    if ok:
+        ok, message, _ = _run(model, x, float(times[-1]), times, states, rtol, atol, method,
+                              jacobian, totals, row_drop)
+    obs = np.full((times.size, 2), np.nan)
+    if ok:
+        obs = np.array([model.observables(s) for s in states])
+    return Trajectory(times, states, obs[:, 0], obs[:, 1], success=ok, message=message,
+                      **totals)
+
+
+def _row_sparse_newton(solver, row_drop):
+    """Replace BDF's dense LU of I - c J by the LU of its strongly coupled rows only.
+
+    Row i of I - c J is kept if its off-diagonal l1 norm exceeds ``row_drop`` times its
+    diagonal; the other rows are replaced by their diagonal. With K the kept rows, the
+    solve is x_i = b_i / A_ii off K, then A_KK x_K = b_K - A_K,notK x_notK (one k x k LU,
+    k = |K|; "not K" means the columns outside K). Most sites are either slow at the current step (c r_i ||J_i|| << 1) or fast
+    and in local equilibrium (r_i ~ e^(-E/T) small next to lambda_i), so k << N.
+    This changes only the matrix of the Newton iteration (a modified Newton method, whose
+    contraction factor is of order row_drop): the converged step solves the same
+    implicit equations with the exact right-hand side, to the same Newton tolerance.
+    """
+    def lu(a):
+        solver.nlu += 1
+        if isinstance(a, _StructuredJacobian):
+            d, active, block, coupling = a.newton_blocks(row_drop)
+        else:
+            d = np.diag(a).copy()
+            off = np.abs(a).sum(axis=1) - np.abs(d)
+            active = np.flatnonzero(off > row_drop * np.abs(d))
+            coupling = a[active]
+            block = coupling[:, active]
+            coupling[:, active] = 0.0
+        if active.size == 0:
+            return d, active, None, None
+        factor = scipy.linalg.lu_factor(block, overwrite_a=True, check_finite=False)
+        return d, active, factor, coupling
+
+    def solve_lu(factors, b):
+        d, active, factor, coupling = factors
+        x = b / d
+        if factor is not None:
+            x[active] = scipy.linalg.lu_solve(factor, b[active] - coupling @ x,
+                                              check_finite=False)
+        return x
+
+    solver.lu, solver.solve_lu = lu, solve_lu
+
+
+class _StructuredJacobian:
+    """Lazy diag(diag) + diag(rows) J and the Newton matrix I - c (that), for scipy's BDF.
+
+    BDF forms ``self.I - c * J`` before each LU; with this object (numpy defers to it
+    through ``__array_ufunc__ = None``) that costs O(N) instead of O(N^2), and the
+    row-sparse LU below reads the structure directly.
+    """
+
+    __array_ufunc__ = None
+
+    def __init__(self, diag, rows, couplings, row_norms, scale=1.0, shifted=False):
+        self.diag, self.rows, self.couplings, self.row_norms = diag, rows, couplings, row_norms
+        self.scale, self.shifted = scale, shifted
+        self.shape = (diag.size, diag.size)
+
+    def __rmul__(self, c):
+        return _StructuredJacobian(self.diag, self.rows, self.couplings, self.row_norms,
+                                   self.scale * float(c), self.shifted)
+
+    __mul__ = __rmul__
+
+    def __rsub__(self, identity):
+        return _StructuredJacobian(self.diag, self.rows, self.couplings, self.row_norms,
+                                   self.scale, True)
+
+    def newton_blocks(self, row_drop):
+        """(d, K, A_KK, A_K with its K columns zeroed) of A = I - c J (``_row_sparse_newton``)."""
+        c = self.scale
+        d = 1.0 - c * self.diag
+        keep = c * np.abs(self.rows) * self.row_norms > row_drop * np.abs(d)
+        active, rest = np.flatnonzero(keep), np.flatnonzero(~keep)
+        coupling = (-c * self.rows[active])[:, None] * self.couplings[active]
+        block = coupling[:, active]
+        block[np.diag_indices_from(block)] += d[active]
+        coupling[:, active] = 0.0
+        return d, active, block, coupling
+
+
+def _structured_jacobian(solver, model):
+    """Give a BDF solver the lazy Jacobian of a model with ``jacobian_factors``."""
+    norms = np.abs(model.couplings).sum(axis=1)
+
+    def jac(t, y):
+        solver.njev += 1
+        return _StructuredJacobian(*model.jacobian_factors(y), model.couplings, norms)
+
+    solver.jac = jac
+    solver.J = _StructuredJacobian(*model.jacobian_factors(solver.y), model.couplings, norms)
+    solver.LU = None
+
+
+def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals, row_drop=0.0):
+    """Step one implicit solver from 0 to t_end, filling out[k] = x(grid[k]).
+
+    The solver is stepped by hand (rather than through solve_ivp) so that the accepted
+    steps can be counted; grid values come from each step's dense output (the BDF or
+    Radau interpolant, accurate to the step's error tolerance).
+    """
+    solver_cls = scipy.integrate.BDF if method == "BDF" else scipy.integrate.Radau
+    jac = (lambda t, y: model.jacobian(y)) if jacobian == "analytic" else None
+    solver = solver_cls(lambda t, y: model.rhs(y), 0.0, x0, t_end, rtol=rtol, atol=atol,
+                        jac=jac)
+    if method == "BDF" and row_drop > 0:
+        _row_sparse_newton(solver, row_drop)
+        if jacobian == "analytic" and hasattr(model, "jacobian_factors"):
+            _structured_jacobian(solver, model)
+    total = float(np.sum(x0))
+    k, steps, message = 0, 0, "finished"
+    while solver.status == "running":
+        message = solver.step()
+        if solver.status == "failed":
+            break
+        steps += 1
+        if model.conserves_total:
+            # Project back onto sum_i x_i = const: BDF keeps linear invariants only up to
+            # the rounding of c f (c = h/alpha reaches 1e12 at late times, and the net
+            # pair currents are differences of large one-way currents), which otherwise
+            # accumulates into a particle-number drift of ~1e-8 over 14 decades.
+            shift = (total - float(np.sum(solver.y))) / solver.y.size
+            solver.y += shift
+            if method == "BDF":
+                solver.D[0] += shift
+        if grid is not None and k < grid.size and grid[k] <= solver.t:
+            interp = solver.dense_output()
+            while k < grid.size and grid[k] <= solver.t:
+                out[k] = interp(grid[k])
+                if model.conserves_total:
+                    out[k] += (total - out[k].sum()) / out[k].size
+                k += 1
+    totals["n_steps"] += steps
+    totals["nfev"] += int(solver.nfev)
+    totals["njev"] += int(solver.njev)
+    totals["nlu"] += int(solver.nlu)
+    ok = solver.status == "finished"
+    return ok, ("finished" if ok else str(message)), solver.y.copy()
+
+
+@dataclass(frozen=True)
+class StationaryState:
+    """Fixed point of a mean-field rate equation found by Newton's method.
+
+    state : (N,) float; converged : bool (max |rhs| <= tol); residual : float, max |rhs|
+    (units of a J^3 or Gamma0); iterations : int
+    """
+
+    state: np.ndarray
+    converged: bool
+    residual: float
+    iterations: int
+
+
+def stationary_state(model, x0, tol=1e-14, max_iter=50):
+    """Newton's method on rhs(x) = 0 from ``x0`` (e.g. the end of a trajectory).
+
+    For the electron glass the Jacobian is singular (its columns sum to zero); one of its
+    rows is replaced by sum_i dn_i = 0 so that the particle number of ``x0`` is kept.
+    Steps are halved while they do not reduce max |rhs|. Non-convergence is a status.
+
+    Parameters
+    ----------
+    model : TLSMeanField or ElectronMeanField
+    x0 : (N,) float
+    tol : float, threshold on max |rhs|
+    max_iter : int
+
+    Returns
+    -------
+    StationaryState
+    """
+    x = np.asarray(x0, dtype=float).copy()
+    f = model.rhs(x)
+    res = float(np.max(np.abs(f)))
+    it = 0
+    while res > tol and it < max_iter:
+        jac = model.jacobian(x)
+        g = -f
+        if model.model == "electron":
+            jac[-1, :] = 1.0
+            g = g.copy()
+            g[-1] = 0.0
+        try:
+            step = np.linalg.solve(jac, g)
+        except np.linalg.LinAlgError:
+            break
+        it += 1
+        scale = 1.0
+        while scale > 1e-6:
+            trial = x + scale * step
+            f_trial = model.rhs(trial)
+            res_trial = float(np.max(np.abs(f_trial)))
+            if res_trial < res:
+                break
+            scale *= 0.5
+        else:
+            break
+        x, f, res = trial, f_trial, res_trial
+    return StationaryState(x, res <= tol, res, it)
