@@ -259,8 +259,8 @@ def test_accelerated_matches_unaccelerated_kmc_where_affordable():
 def test_acceleration_converges_at_the_paper_parameters():
     """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 100 (recommended)
     against N_e = 300 (3x stricter), energy and excitations within 3 combined standard
-    errors at every time. Reduced: N = 100, 8 replicas; full: N = 1000, 16 replicas."""
-    n = 1000 if FULL else 100
+    errors at every time. Reduced (CI): N = 30, 8 replicas; full: N = 1000, 16 replicas."""
+    n = 1000 if FULL else 30
     system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
     params = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29,
                             replicas=16 if FULL else 8, mc_equilibration_sweeps=20,
