@@ -169,9 +169,13 @@ def _visit(start, force, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, 
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, site_ptr, site_ids, temperature, width, lo, hi, tree,
-                     eref, theta, stack, queued, scalars, counters, times, rng, budget,
-                     energy_out, exc_out, config_out):
-    """Advance by at most ``budget`` trials or until the last grid time; see module doc."""
+                     eref, theta, stack, queued, scalars, counters, executions, times, rng,
+                     budget, energy_out, exc_out, config_out):
+    """Advance by at most ``budget`` trials or until the last grid time; see module doc.
+
+    executions (2, P) counts the accepted hops of each pair (a, b), a < b, from a to b
+    (row 0) and from b to a (row 1).
+    """
     n = occ.shape[0]
     n_pairs = pair_a.shape[0]
     n_times = times.shape[0]
@@ -214,6 +218,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         occ[i] = 0
         occ[j] = 1
         counters[EVENTS] += 1
+        executions[0 if i == a else 1, p] += 1
         # exact O(N) update, counting the sites whose energy drifted past their threshold
         hot = 0
         for m in range(n):
@@ -306,7 +311,8 @@ class ElectronEngine:
                               lo=np.empty(n_pairs), hi=np.empty(n_pairs),
                               tree=new_tree(n_pairs), eref=np.empty(n), theta=np.empty(n),
                               scalars=np.array([0.0, energy]),
-                              counters=np.zeros(N_COUNTERS, dtype=np.int64))
+                              counters=np.zeros(N_COUNTERS, dtype=np.int64),
+                              executions=np.zeros((2, n_pairs), dtype=np.int64))
         self.refresh(state)
         return state
 
@@ -344,13 +350,14 @@ class ElectronEngine:
                              self.prefactors, self.site_ptr, self.site_ids, self.temperature,
                              self.width, state["lo"], state["hi"], state["tree"],
                              state["eref"], state["theta"], self._stack, self._queued,
-                             state["scalars"], state["counters"], times, rng, int(budget),
-                             out["energy"], out["excitations"], out["config"])
+                             state["scalars"], state["counters"], state["executions"], times,
+                             rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
             electron_reference_kernel(state["config"], state["fields"], self.interactions,
                                       self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                                       self.prefactors, self.temperature, state["scalars"],
-                                      state["counters"], times, rng, int(budget),
+                                      state["counters"], state["executions"], times, rng,
+                                      int(budget),
                                       out["energy"], out["excitations"], out["config"])
         if self.kernel == "fast":
             self._check_finite(state)

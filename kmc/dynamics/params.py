@@ -15,6 +15,7 @@ METHODS = ("kmc", "exact", "meanfield")
 HOP_ENERGIES = ("pair", "kmc", "mean_field")
 KERNELS = ("fast", "reference")
 PROTOCOLS = ("quench", "pulse", "state", "response")
+ACCELERATIONS = ("off", "quasi_equilibrium")
 
 
 def check_kernel(key, value):
@@ -97,6 +98,14 @@ class DynamicsParams:
         method "meanfield", electron glass: width (units of J) rounding off the divergence
         of the Miller-Abrahams factor at dH = 0; 0 is the exact factor, with which a
         quench usually stops at a resonance (docs/meanfield-dynamics.md).
+    acceleration : "off" or "quasi_equilibrium"
+        Temporal acceleration of the KMC relaxation phase (docs/acceleration.md): the rates of
+        processes observed to be quasi-equilibrated are scaled down, both directions alike.
+        An approximation, off by default; the pulse phase is never accelerated.
+    acceleration_executions : float
+        Its accuracy parameter N_e (>= 10): executions per schedule interval before a
+        process is scaled, and kept after. Recommended 100 (docs/acceleration.md has the
+        measured errors); larger is more accurate and slower.
     """
 
     temperature: float = field(metadata={"doc": "T, from [model]"})
@@ -137,6 +146,10 @@ class DynamicsParams:
                            "one of 'pair', 'kmc', 'mean_field'")
     resonance_width: float = _key(0.0, "meanfield, electron: Miller-Abrahams resonance "
                                   "width, units of J (0: exact)", ">= 0, finite")
+    acceleration: str = _key("off", "temporal acceleration (docs/acceleration.md)",
+                             "one of 'off', 'quasi_equilibrium'")
+    acceleration_executions: float = _key(100.0, "acceleration accuracy N_e "
+                                                 "(recommended 100)", ">= 10, finite")
 
     def __post_init__(self):
         def need(ok, key, msg, value):
@@ -181,6 +194,9 @@ class DynamicsParams:
              self.anneal_temperature)
         if self.protocol == "response":
             need(self.method == "kmc", "method", "protocol 'response' needs 'kmc'", self.method)
+            need(self.acceleration == "off", "acceleration",
+                 "protocol 'response' runs without acceleration (not validated there)",
+                 self.acceleration)
             need(self.waiting_time > 0, "waiting_time", "protocol 'response' needs t_w > 0",
                  self.waiting_time)
             need(self.pulse_strength > 0 or self.temperature_step != 0, "pulse_strength",
@@ -188,6 +204,13 @@ class DynamicsParams:
                  (self.pulse_strength, self.temperature_step))
             need(self.temperature + self.temperature_step > 0, "temperature_step",
                  "T + temperature_step must be > 0", self.temperature_step)
+        need(self.acceleration in ACCELERATIONS, "acceleration",
+             f"expected one of {ACCELERATIONS}", self.acceleration)
+        need(isinstance(self.acceleration_executions, (int, float))
+             and not isinstance(self.acceleration_executions, bool)
+             and math.isfinite(self.acceleration_executions)
+             and self.acceleration_executions >= 10, "acceleration_executions",
+             "must be a finite number >= 10", self.acceleration_executions)
         if self.protocol == "state":
             need(self.initial_state is not None, "initial_state",
                  "protocol 'state' needs an initial state", None)

@@ -20,8 +20,8 @@ from kmc.dynamics.counters import (EVENTS, NEXT_TIME, TRIALS, grid_end, record_e
 
 @numba.njit(cache=True)
 def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature,
-                         scalars, counters, times, rng, budget, energy_out, exc_out,
-                         config_out):
+                         scalars, counters, executions, times, rng, budget, energy_out,
+                         exc_out, config_out):
     n = spins.shape[0]
     n_times = times.shape[0]
     rates = np.empty(n)
@@ -56,6 +56,7 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
         s_old = spins[i]
         energy += tls_flip_energy(s_old, fields[i])
         spins[i] = -s_old
+        executions[0 if s_old < 0.0 else 1, i] += 1
         for j in range(n):
             fields[j] = tls_field_update(fields[j], couplings[i, j], s_old)
         counters[EVENTS] += 1
@@ -67,8 +68,8 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
 
 @numba.njit(cache=True)
 def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b,
-                              pair_c, prefactors, temperature, scalars, counters, times, rng,
-                              budget, energy_out, exc_out, config_out):
+                              pair_c, prefactors, temperature, scalars, counters, executions,
+                              times, rng, budget, energy_out, exc_out, config_out):
     n = occ.shape[0]
     n_pairs = pair_a.shape[0]
     n_times = times.shape[0]
@@ -111,6 +112,7 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
         energy += electron_hop_energy(energies[i], energies[j], interactions[i, j])
         occ[i] = 0
         occ[j] = 1
+        executions[0 if i == pair_a[p] else 1, p] += 1
         for m in range(n):
             energies[m] = electron_energy_update(energies[m], interactions[j, m],
                                                  interactions[i, m])

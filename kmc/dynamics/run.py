@@ -23,7 +23,8 @@ import numpy as np
 from kmc import seeding
 from kmc.errors import ConfigError
 from kmc.storage import checkpoint as ckpt
-from kmc.dynamics.counters import N_COUNTERS, counter_totals
+from kmc.dynamics.acceleration import AccelerationSettings, Accelerator
+from kmc.dynamics.counters import EVENTS, N_COUNTERS, TRIALS, counter_totals
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
 from kmc.dynamics.master import MasterEquation
 from kmc.dynamics import meanfield_dynamics as mfd
@@ -53,7 +54,11 @@ class DynamicsResult:
         Boltzmann distribution of H ("boltzmann", method exact)
     mean_field : Baseline or None, from the mean-field solution at T
     stationary : Baseline or None, the master equation's stationary vector (method exact)
-    counters : dict, totals over replicas: events, trials, recentres, bound_violations
+    counters : dict, totals over replicas: events, trials, recentres, bound_violations,
+        events_unaccelerated (the estimate of the events without temporal acceleration;
+        equal to events when it is off)
+    replica_counters : (R, 3) float or None, per trajectory: events, trials, estimated
+        events without acceleration (method kmc)
     response : ResponseRecord or None, the per-replica record of the response protocol
         (the curves above are then those of its perturbed ensemble)
     """
@@ -73,6 +78,7 @@ class DynamicsResult:
     replicas: int
     counters: dict = field(default_factory=dict)
     mean_field_converged: bool | None = None
+    replica_counters: np.ndarray | None = None
     response: "ResponseRecord | None" = None
 
 
@@ -115,12 +121,19 @@ def rate_setup(system, params):
 
 
 def make_engine(system, params, prefactors, pairs, bias=None):
-    """The kinetic engine of the system's model at params.temperature."""
+    """The kinetic engine of the system's model at params.temperature; wrapped in an
+    Accelerator (kmc.dynamics.acceleration) when params.acceleration is on, except for
+    the pulse phase (``bias`` given), which always runs exactly."""
     if system.model == "tls":
-        return TLSEngine(system, params.temperature, prefactors, bias=bias,
-                         window=params.window, kernel=params.kernel)
-    return ElectronEngine(system, params.temperature, pairs, prefactors, site_energies=bias,
-                          window=params.window, kernel=params.kernel)
+        engine = TLSEngine(system, params.temperature, prefactors, bias=bias,
+                           window=params.window, kernel=params.kernel)
+    else:
+        engine = ElectronEngine(system, params.temperature, pairs, prefactors,
+                                site_energies=bias, window=params.window, kernel=params.kernel)
+    if params.acceleration != "off" and bias is None:
+        return Accelerator(engine, AccelerationSettings(
+            executions=float(params.acceleration_executions)))
+    return engine
 
 
 def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
@@ -213,7 +226,8 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
     outputs = {"energies": np.zeros((n_rep, times.size)),
                "excitations": np.zeros((n_rep, times.size)),
                "configs": np.zeros((n_rep, times.size, n), dtype=np.int8),
-               "totals": np.zeros(N_COUNTERS, dtype=np.int64)}
+               "totals": np.zeros(N_COUNTERS, dtype=np.int64),
+               "replica_counters": np.zeros((n_rep, 3))}
     first, resume = 0, None
     saver = None
     if checkpoint is not None:
@@ -242,12 +256,15 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
         out = {"energy": outputs["energies"][r], "excitations": outputs["excitations"][r],
                "config": outputs["configs"][r]}
         run_replica(engine, pulse, states[r], times, rng, params.chunk_trials, out,
-                    outputs["totals"], resume, after_chunk)
+                    outputs["totals"], resume, after_chunk, outputs["replica_counters"][r])
         resume = None
     if saver is not None:
         saver.finish()
 
     configs = outputs["configs"]
+    counters = counter_totals(outputs["totals"])
+    per_replica = outputs["replica_counters"]
+    counters["events_unaccelerated"] = float(per_replica[:, 2].sum())
     energy = replica_curve(outputs["energies"])
     exc = replica_curve(outputs["excitations"])
     return DynamicsResult(
@@ -255,11 +272,11 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
         Curve(energy.mean - equilibrium.energy, energy.stderr), exc,
         Curve(exc.mean - equilibrium.excitations, exc.stderr),
         deviation_curve(configs, equilibrium.occupation), replica_curve(configs.astype(float)),
-        equilibrium, mf, None, n_rep, counter_totals(outputs["totals"]), mf_ok)
+        equilibrium, mf, None, n_rep, counters, mf_ok, per_replica.copy())
 
 
 def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, resume=None,
-                after_chunk=None):
+                after_chunk=None, replica_counters=None):
     """One replica's trajectory: the pulse phase (if any), then the relaxation on ``times``.
 
     Parameters
@@ -278,6 +295,8 @@ def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, r
     resume : None or (phase, state) of a checkpoint taken inside this replica
     after_chunk : None or callable(phase, state) called after every kernel call; state is
         None once the replica is complete (the checkpoint callback of simulate)
+    replica_counters : None or (3,) float, this replica's [events, trials, estimate of the
+        events without acceleration], added in place when a phase finishes
 
     """
     if resume is not None:
@@ -297,6 +316,11 @@ def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, r
             done = engine.advance(state, times, rng, chunk_trials, out)
         if done:
             totals += state.counters
+            if replica_counters is not None:
+                events = state.counters[EVENTS]
+                replica_counters += (events, state.counters[TRIALS],
+                                     state.accel.events_unaccelerated[0]
+                                     if hasattr(state, "accel") else events)
             if phase == 0:
                 state, phase = engine.new_state(state.config), 1
             else:
@@ -381,7 +405,7 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
         model, "kmc", times, energy, Curve(energy.mean - equilibrium.energy, energy.stderr),
         exc, Curve(exc.mean - equilibrium.excitations, exc.stderr),
         deviation_curve(configs, equilibrium.occupation), replica_curve(x), equilibrium, mf,
-        None, n_rep, counter_totals(totals), mf_ok, record)
+        None, n_rep, counter_totals(totals), mf_ok, response=record)
 
 
 def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok):

@@ -37,6 +37,8 @@ class TLSState(_NamedArrays):
     tree : (2P,) float, sum tree of the rate bounds (kmc.dynamics.sumtree)
     scalars : (2,) float, [clock, energy H]
     counters : (5,) int64, kmc.dynamics.counters layout
+    executions : (2, N) int64, flips of each TLS to S = +1/2 and to S = -1/2 (read by
+        kmc.dynamics.acceleration)
     """
 
     config: np.ndarray
@@ -46,6 +48,7 @@ class TLSState(_NamedArrays):
     tree: np.ndarray
     scalars: np.ndarray
     counters: np.ndarray
+    executions: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +62,7 @@ class ElectronState(_NamedArrays):
     eref, theta : (N,) float, per-site reference energies and thresholds of the window checks
     scalars : (2,) float, [clock, energy H]
     counters : (5,) int64, kmc.dynamics.counters layout
+    executions : (2, P) int64, hops of each pair (a, b), a < b, a -> b and b -> a
     """
 
     config: np.ndarray
@@ -70,3 +74,4 @@ class ElectronState(_NamedArrays):
     theta: np.ndarray
     scalars: np.ndarray
     counters: np.ndarray
+    executions: np.ndarray

@@ -80,11 +80,13 @@ def _init_bounds(spins, fields, lo, hi, tree, prefactors, delta0_sq, temperature
 
 @numba.njit(cache=True, error_model="numpy")
 def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperature, width,
-                     lo, hi, tree, scalars, counters, times, rng, budget,
+                     lo, hi, tree, scalars, counters, executions, times, rng, budget,
                      energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
-    scalars = [clock, energy]; counters as EVENTS..RECENTRES. Stops only between trials,
+    scalars = [clock, energy]; counters as EVENTS..RECENTRES; executions (2, N) counts the
+    accepted flips of each TLS to S = +1/2 (row 0) and to S = -1/2 (row 1), which the
+    temporal acceleration (kmc.dynamics.acceleration) reads. Stops only between trials,
     so a run split into chunks draws exactly the same random numbers as a single call.
     """
     n = spins.shape[0]
@@ -120,6 +122,7 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
         energy += d_h
         spins[i] = -s_old
         counters[EVENTS] += 1
+        executions[0 if s_old < 0.0 else 1, i] += 1
         # the update loop only counts the fields that left their window (a branch-free
         # loop that vectorizes); a second pass finds and re-centres them if there are any
         left = 0
@@ -193,7 +196,8 @@ class TLSEngine:
         state = TLSState(config=spins, fields=fields, lo=np.empty(self.n_sites),
                          hi=np.empty(self.n_sites), tree=new_tree(self.n_sites),
                          scalars=np.array([0.0, energy]),
-                         counters=np.zeros(N_COUNTERS, dtype=np.int64))
+                         counters=np.zeros(N_COUNTERS, dtype=np.int64),
+                         executions=np.zeros((2, self.n_sites), dtype=np.int64))
         self.refresh(state)
         return state
 
@@ -219,12 +223,14 @@ class TLSEngine:
         if self.kernel == "fast":
             _thinning_kernel(state.config, state.fields, self.couplings, self.prefactors,
                              self.delta0_sq, self.temperature, self.width, state.lo,
-                             state.hi, state.tree, state.scalars, state.counters, times, rng,
+                             state.hi, state.tree, state.scalars, state.counters,
+                             state.executions, times, rng,
                              int(budget), out["energy"], out["excitations"], out["config"])
         else:
             tls_reference_kernel(state.config, state.fields, self.couplings,
                                  self.prefactors, self.delta0_sq, self.temperature,
-                                 state.scalars, state.counters, times, rng, int(budget),
+                                 state.scalars, state.counters, state.executions, times, rng,
+                                 int(budget),
                                  out["energy"], out["excitations"], out["config"])
         return bool(state.counters[NEXT_TIME] >= times.shape[0])
 

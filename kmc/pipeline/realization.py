@@ -112,6 +112,9 @@ def _dynamics(config, system, result, seed, point, realization):
         out["dynamics/mean_field_energy"] = res.mean_field.energy
         out["dynamics/mean_field_excitations"] = res.mean_field.excitations
     out["dynamics/events"] = int(res.counters.get("events", -1))
+    if res.replica_counters is not None:
+        # per trajectory: events, trials, estimate of the events without acceleration
+        out["dynamics/replica_counters"] = res.replica_counters
     if res.response is not None:
         out.update(_response(system, result, params, res))
     return out

@@ -32,6 +32,24 @@ def verdict(c):
     return "agrees" if diff < SLOPE_SIGMAS * se else "differs"
 
 
+def _kmc_counters(res, p, acceleration):
+    """Events executed against the estimate without temporal acceleration (per trajectory,
+    summed over the finished realizations)."""
+    try:
+        rows = res.rows("dynamics/replica_counters", p)
+    except KeyError:
+        return "  KMC counters: not in this file"
+    rows = rows.reshape(-1, 3)
+    rows = rows[np.all(np.isfinite(rows), axis=1)]
+    if rows.size == 0:
+        return "  KMC counters: none yet"
+    events, trials, unacc = (float(rows[:, k].sum()) for k in range(3))
+    n_traj = rows.shape[0]
+    return (f"  KMC ({n_traj} trajectories, acceleration {acceleration}): events "
+            f"{events:.4g}, trials {trials:.4g}, events without acceleration (estimate) "
+            f"{unacc:.4g}, speed-up {_g(unacc / events if events else float('nan'), 3)}")
+
+
 def describe(path):
     """The text of ``kmc show`` for result file ``path`` (lines joined by newlines)."""
     res = load(path)
@@ -73,6 +91,8 @@ def describe(path):
                              f"{_g(f['exponent'], 3)} +- {_g(f['exponent_se'], 2)}")
             else:
                 lines.append("  1/lambda fit: none (no lower plateau edge or too few bins)")
+        if c.dynamics.enabled and c.dynamics.method == "kmc":
+            lines.append(_kmc_counters(res, p, c.dynamics.acceleration))
         cmp = res.comparison(p)
         if cmp is not None:
             lines.append(f"  relaxation vs linear prediction: {verdict(cmp)}; window "

@@ -146,6 +146,8 @@ def row_layout(config):
                      "mean_field_excitations"):
             layout[f"dynamics/{name}"] = ((), f8, np.nan)
         layout["dynamics/events"] = ((), np.int64, -1)
+        # (replicas, 3): events, trials, estimated events without temporal acceleration
+        layout["dynamics/replica_counters"] = ((dyn.replicas, 3), f8, np.nan)
         if dyn.protocol == "response":   # docs/linear-response.md
             layout["dynamics/response_pattern"] = ((n,), f8, np.nan)
             for name in RESPONSE_CURVES[m.name]:
@@ -270,6 +272,8 @@ def dataset_info(name, model):
         "dynamics/mean_field_energy": ("J", "mean-field energy per site at T"),
         "dynamics/mean_field_excitations": ("1", "mean-field fraction of excited sites"),
         "dynamics/events": ("1", "KMC events over all replicas"),
+        "dynamics/replica_counters": ("1", "per trajectory: events, trials, estimated events "
+                                           "without temporal acceleration (docs/acceleration.md)"),
         "comparison/times": (time, "sample times of the comparison"),
         "comparison/simulated": ("1", "simulated |dx|(t), mean over realizations"),
         "comparison/simulated_se": ("1", "standard error of comparison/simulated"),
@@ -317,6 +321,8 @@ def dataset_dims(name):
         return ("realization", "time", "site")
     if name == "dynamics/response_pattern":
         return ("realization", "site")
+    if name == "dynamics/replica_counters":
+        return ("realization", None, None)
     if name in ("dynamics/twin_energy_drift", "dynamics/twin_energy_drift_stderr"):
         return ("realization",)
     if name.startswith("dynamics/ensemble/") or (name.startswith("comparison/")

@@ -1,0 +1,252 @@
+"""Accelerated KMC ensembles held against the exact master equation (tests and docs).
+
+Used by tests/test_acceleration.py and, for the table in runs/README.md and the numbers in
+docs/acceleration.md, from the command line:
+
+    python tests/acceleration_harness.py tls-cap 30 1000     # naive cap, K = 30, 1000 replicas
+
+The z statistic of an observable X at time t is (KMC mean - exact mean) / sqrt(Var X(t) / R),
+with the exact variance from the same p(t) (as tests/test_master_equation.py).
+"""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import scipy.stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kmc import ElectronSystem, TLSSystem  # noqa: E402
+from kmc.dynamics import MasterEquation  # noqa: E402
+from kmc.dynamics.acceleration import AccelerationSettings, Accelerator  # noqa: E402
+from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors  # noqa: E402
+from kmc.dynamics.counters import EVENTS  # noqa: E402
+from kmc.dynamics.tls_engine import TLSEngine  # noqa: E402
+
+
+def strong_tls(seed, n=7, decades=6, j=1.0, w=1.0, delta0_max=1.0):
+    """Interacting TLS instance: Delta0 log-uniform over ``decades`` (rates over twice as
+    many), Gaussian couplings of std ``j`` (so most |J_kl| >> T at T = 0.1), fields
+    Delta ~ N(0, w^2)."""
+    rng = np.random.default_rng(seed)
+    u = np.triu(rng.normal(0.0, j, (n, n)), 1)
+    d0 = delta0_max * 10.0 ** rng.uniform(-decades, 0.0, n)
+    return TLSSystem.from_arrays(rng.normal(0.0, w, n), d0, u + u.T)
+
+
+def electron_instance(seed, n=8, xi=0.1, cutoff=2.0):
+    """Electron glass on C(8, 4) configurations; returns (system, pairs, prefactors)."""
+    system = ElectronSystem.random(np.random.default_rng(seed), n, W=1.0)
+    pairs, r = hop_pairs(system.distances, cutoff)
+    return system, pairs, pair_prefactors(r, xi)
+
+
+def make_engine(system, temperature, pairs=None, prefactors=None):
+    if system.model == "tls":
+        return TLSEngine(system, temperature, system.delta0 ** 2)
+    return ElectronEngine(system, temperature, pairs, prefactors)
+
+
+def initial_distribution(me, start, temperature, rng):
+    """p0 over the configurations: 'random' (uniform) or 'pulse' (the state after a long
+    bias pulse F g_i with F = 1, g ~ N(0, 1): the uniform distribution propagated for
+    t = 1e16 under the biased rates, which is past the slowest relaxation; solving p Q = 0
+    directly is ill-conditioned with rates over 12 decades)."""
+    if start == "random":
+        return me.boltzmann(np.inf)
+    system = me.system
+    g = rng.normal(0.0, 1.0, system.n_sites)
+    if system.model == "tls":
+        biased = MasterEquation(system, temperature, me.prefactors, bias=system.bias + g)
+    else:
+        biased = MasterEquation(system, temperature, me.prefactors, pairs=me.pairs,
+                                bias=system.site_energies + g)
+    return me.boltzmann(np.inf) @ stable_expm(np.asarray(biased.generator), 1e16)
+
+
+def run_ensemble(engine, settings, configs, times, seed, chunk=10**7):
+    """Replica trajectories from ``configs`` (R, N); settings None = exact engine.
+
+    Returns energy (R, n_times), occupation (R, n_times, N) (sigma or n), events (R,),
+    unaccelerated event estimates (R,).
+    """
+    rng = np.random.default_rng(seed)
+    n_rep, n = configs.shape
+    energy = np.zeros((n_rep, times.size))
+    occ = np.zeros((n_rep, times.size, n), dtype=np.int8)
+    events = np.zeros(n_rep)
+    estimate = np.zeros(n_rep)
+    acc = None if settings is None else Accelerator(engine, settings)
+    for r in range(n_rep):
+        out = {"energy": energy[r], "excitations": np.zeros(times.size), "config": occ[r]}
+        if acc is None:
+            state = engine.new_state(configs[r])
+            while not engine.advance(state, times, rng, chunk, out):
+                pass
+            estimate[r] = state.counters[EVENTS]
+        else:
+            state = acc.new_state(configs[r])
+            while not acc.advance(state, times, rng, chunk, out):
+                pass
+            estimate[r] = state.accel.events_unaccelerated[0]
+        events[r] = state.counters[EVENTS]
+    return energy, occ.astype(float), events, estimate
+
+
+def z_scores(me, p0, times, energy, occ):
+    """(n_times, 1 + N) z of the energy and of each occupation against the exact p(t).
+
+    Occupations: a TLS (or site) is up in a Binomial(R, q(t)) number of replicas; its z is
+    the normal quantile of the exact two-sided binomial p-value (signed). A Gaussian z
+    would be wrong here: a TLS deep in its lower well is up in R q ~ 1 replicas, where one
+    extra replica is a "3 sigma" event. Energy: Gaussian z with the exact variance, kept only
+    where the skewness of E under p(t) is below 0.2 sqrt(R) (elsewhere NaN, ignored).
+    """
+    p = me.propagate(p0, times)
+    r = energy.shape[0]
+    z = np.full((times.size, 1 + me.occupation.shape[1]), np.nan)
+    mean = p @ me.energy
+    var = np.maximum(p @ me.energy ** 2 - mean ** 2, 1e-300)
+    skew = np.abs(p @ (me.energy[None, :] - mean[:, None]).T ** 3 if False else
+                  np.einsum("ts,ts->t", p, (me.energy[None, :] - mean[:, None]) ** 3)) / var ** 1.5
+    ok = skew < 0.2 * np.sqrt(r)
+    z[ok, 0] = ((energy.mean(axis=0) - mean) / np.sqrt(var / r))[ok]
+    up_value = me.occupation.max()
+    for i in range(me.occupation.shape[1]):
+        q = np.clip(p @ (me.occupation[:, i] == up_value), 0.0, 1.0)
+        k = np.sum(occ[:, :, i] == up_value, axis=0)
+        lower = scipy.stats.binom.cdf(k, r, q)
+        upper = scipy.stats.binom.sf(k - 1, r, q)
+        pval = np.minimum(1.0, 2.0 * np.minimum(lower, upper))
+        z[:, 1 + i] = np.sign(k - r * q) * scipy.stats.norm.isf(np.maximum(pval, 1e-300) / 2.0)
+    return z
+
+
+def check(system, temperature, settings, start, replicas, times, seed, pairs=None,
+          prefactors=None):
+    """One comparison. Returns (max |z|, z array, mean events, mean unaccelerated estimate)."""
+    engine = make_engine(system, temperature, pairs, prefactors)
+    me = MasterEquation(system, temperature, engine.prefactors, pairs=pairs)
+    me.system, me.prefactors, me.pairs = system, engine.prefactors.copy(), pairs
+    rng = np.random.default_rng(seed)
+    p0 = initial_distribution(me, start, temperature, rng)
+    picks = rng.choice(me.n_states, size=replicas, p=p0 / p0.sum())
+    configs = me.configs[picks]
+    if system.model == "electron":
+        configs = configs.astype(np.int8)
+    energy, occ, events, estimate = run_ensemble(engine, settings, configs, times, seed + 1)
+    z = z_scores(me, p0, times, energy, occ)
+    return float(np.nanmax(np.abs(z))), z, float(events.mean()), float(estimate.mean())
+
+
+def main():  # noqa: C901
+    what, value, replicas = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    seeds = [int(s) for s in sys.argv[4].split(",")] if len(sys.argv) > 4 else [1, 2, 3]
+    starts = sys.argv[5].split(",") if len(sys.argv) > 5 else ["random", "pulse"]
+    model, rule = what.split("-")
+    for seed in seeds:
+        for start in starts:
+            t0 = time.time()
+            if model == "tls":
+                # optional 6th argument: largest Delta0 (times shift with the rates ~ Delta0^2)
+                d0_max = float(sys.argv[6]) if len(sys.argv) > 6 else 1.0
+                system = strong_tls(seed, delta0_max=d0_max)
+                shift = -2.0 * np.log10(d0_max)
+                times = np.logspace(-2 + shift, 12 + shift, 57)
+                extra = {}
+                temp = 0.1
+            else:
+                system, pairs, pref = electron_instance(seed, xi=0.07)
+                times = np.logspace(-1, 11, 49)
+                extra = {"pairs": pairs, "prefactors": pref}
+                temp = 0.1
+            if rule == "exact":
+                settings = None
+            elif rule == "cap":
+                settings = AccelerationSettings(executions=value, rule="cap")
+            else:
+                settings = AccelerationSettings(executions=value)
+            zmax, z, ev, est = check(system, temp, settings, start, replicas, times, seed,
+                                     **extra)
+            print(f"{what} {value:g} seed {seed} {start:6s} R={replicas}: max|z| = {zmax:5.2f} "
+                  f"(at t = {times[np.nanmax(np.abs(z), axis=1).argmax()]:.2g}), events/replica "
+                  f"{ev:.3g}, unaccelerated estimate {est:.3g}, {time.time() - t0:.0f} s",
+                  flush=True)
+            if "-v" in sys.argv:
+                zt = np.nanmax(np.abs(z), axis=1)
+                print("   max|z| per time:", " ".join(f"{v:.1f}" for v in zt))
+                print("   worst column per time:", " ".join(str(c) for c in np.nanargmax(np.abs(z), axis=1)))
+
+
+
+def stable_expm(q, dt):
+    """expm(q dt) of a generator q (rows sum to 0) by scaling and squaring with every
+    squared matrix projected back to a stochastic one (clip negatives, rows sum to 1): with
+    rates over 12 decades plain expm at dt ~ 1e12 loses positivity and can overflow."""
+    norm = np.abs(q).sum(axis=1).max() * dt
+    n_sq = max(0, int(np.ceil(np.log2(max(norm, 1.0) / 0.5))))
+    e = scipy.linalg.expm(q * (dt / 2.0 ** n_sq))
+    for _ in range(n_sq):
+        e = e @ e
+        np.clip(e, 0.0, None, out=e)
+        e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+def capped_master_equation(me, p0, times, k_cap, steps_per_decade=8):
+    """p(t) of the naive cap evaluated exactly (no sampling noise).
+
+    The cap s_k = min(1, K / (t lambda_k)) with lambda_k the total rate of process k in the
+    current configuration (the same in both of its states, so both directions are scaled
+    alike) makes a time-dependent Markov chain; it is propagated with expm over
+    ``steps_per_decade`` log steps per decade, the scales frozen at each step's start
+    (as the KMC cap rule freezes them between schedule points). Dense generators only.
+    """
+    q0 = np.array(me.generator, dtype=float)
+    np.fill_diagonal(q0, 0.0)
+    lam = q0 + q0.T                                  # lambda of the process linking c, c'
+    t_lo = times[0] / 10.0
+    grid = np.unique(np.concatenate([
+        t_lo * 10.0 ** (np.arange(int(np.ceil(steps_per_decade * np.log10(times[-1] / t_lo)))
+                                  + 1) / steps_per_decade), times]))
+    out = np.empty((times.size, me.n_states))
+    p = p0 @ stable_expm(me.generator, t_lo)
+    t = t_lo
+    k = 0
+    for t_next in grid[grid > t_lo]:
+        with np.errstate(divide="ignore"):
+            s = np.where(lam > 0, np.minimum(1.0, k_cap / (t * lam)), 0.0)
+        q = q0 * s
+        q -= np.diag(q.sum(axis=1))
+        p = p @ stable_expm(q, t_next - t)
+        t = t_next
+        while k < times.size and np.isclose(times[k], t):
+            out[k] = p
+            k += 1
+    return np.clip(out, 0.0, None)
+
+
+def cap_bias(system, temperature, k_cap, start, times, seed, replicas=4000):
+    """Max over times and observables of |<X>_cap - <X>_exact| / sqrt(Var X / R): the z the
+    naive cap would show, on average, with R replicas (energy and every occupation; Var X
+    floored at ptp(X)^2 / R, see below)."""
+    engine = make_engine(system, temperature)
+    me = MasterEquation(system, temperature, engine.prefactors)
+    me.system, me.prefactors, me.pairs = system, engine.prefactors.copy(), None
+    p0 = initial_distribution(me, start, temperature, np.random.default_rng(seed))
+    exact = capped_master_equation(me, p0, times, np.inf)
+    capped = capped_master_equation(me, p0, times, k_cap)
+    worst = 0.0
+    for obs in [me.energy] + [me.occupation[:, i] for i in range(system.n_sites)]:
+        mean = exact @ obs
+        # a variance below ptp(X)^2 / R means that all but ~1 of R replicas show the same
+        # value: a bias that moves less than one replica is not resolvable, hence the floor
+        var = np.maximum(exact @ obs ** 2 - mean ** 2, np.ptp(obs) ** 2 / replicas)
+        worst = max(worst, float(np.max(np.abs(capped @ obs - mean) / np.sqrt(var / replicas))))
+    return worst
+
+
+if __name__ == "__main__":
+    main()
