@@ -262,3 +262,18 @@ def test_electron_linear_extremes_run_or_refuse_in_one_line(tmp_path, capsys, ov
         assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.h5").exists()
     else:
         assert code == 0, err
+
+
+def test_error_inside_a_worker_leaves_nothing_behind(tmp_path):
+    """A ConfigError raised in a pool worker (a hop cut-off that leaves no pair) reaches the
+    user as the same one line, exit 2; the result file this run created, with nothing
+    finished in it, and its checkpoint folder are removed (they were left behind before)."""
+    run = tmp_path / "q.toml"
+    run.write_text(ELECTRON + "[dynamics]\nt_max = 10.0\nreplicas = 2\n")
+    proc = subprocess.run([sys.executable, "-m", "kmc", "run", str(run), "--out", "q.h5",
+                           "--quiet", "--workers", "2", "--set", "dynamics.hop_cutoff=0.01"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("kmc: dynamics.hop_cutoff"), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.toml"]

@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from kmc.errors import ResultFileError
+from kmc.errors import ConfigError, ResultFileError
 from kmc.pipeline import memory, realization
 from kmc.pipeline.ensemble import run_tasks
 from kmc.storage import store
@@ -85,11 +85,19 @@ def run(config, *, out=None, workers=None, backend=None, progress=True, resume=F
             writer = store.ResultWriter(path, config)
             if writer.existed:
                 log.info("%s exists; continuing it (finished realizations are skipped)", path)
-            summary = _compute(config, writer, progress)
+            try:
+                summary = _compute(config, writer, progress)
+            except ConfigError:
+                # refused inside a task (e.g. a hop cut-off that leaves a site without
+                # pairs): a file this run created and nothing finished in goes away
+                if not writer.existed and len(writer.todo()) == len(writer.points) * \
+                        config.ensemble.realizations:
+                    store.remove_result(path)
+                raise
             if after_run is not None:
                 summary = replace(summary, figures=tuple(after_run(path, config)))
             return summary
-    except ResultFileError:
+    except (ResultFileError, ConfigError):
         store.remove_dirs(created)
         raise
     finally:
