@@ -21,6 +21,8 @@ only writes what is computed here (``kmc.storage.store.write_derived``).
 ``comparison/`` (with both)
     simulated relaxation against the linear prediction (``analysis.compare``)
 """
+import warnings
+
 import numpy as np
 
 import kmc
@@ -113,6 +115,13 @@ def _linear(res, p, realizations, config, datasets, attrs):
             a[f"fit_{key}"] = getattr(fit, key)
     a["n_used"] = rates.shape[0]
     a["n_with_positive_eigenvalue"] = int(np.sum(res.rows("n_positive", p, realizations) > 0))
+    if not (np.isfinite(s["lambda_min"]) and np.isfinite(s["lambda_max"])):
+        # e.g. N = 2: one rate per realization has no plateau; say so instead of a bare NaN
+        n_rates = int(sum(np.sum(np.isfinite(r) & (r > 0)) for r in rates))
+        a["note"] = (f"lambda_min/lambda_max undefined: the ln(lambda) histogram of "
+                     f"{n_rates} positive rate(s) has no plateau edge inside its range "
+                     f"(more sites or realizations needed)")
+        warnings.warn(f"point {p}: {a['note']}", stacklevel=2)
     attrs["linear"] = a
     if np.isfinite(s["lambda_min"]) and np.isfinite(s["lambda_max"]):
         n = rates.shape[1]

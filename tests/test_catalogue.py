@@ -277,3 +277,18 @@ def test_error_inside_a_worker_leaves_nothing_behind(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("kmc: dynamics.hop_cutoff"), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.toml"]
+
+
+def test_two_sites_say_why_lambda_min_is_undefined(tmp_path):
+    """Electron N = 2 has one rate per realization and no plateau: lambda_min was NaN without
+    a word; the run now warns, and the note is stored with the summary."""
+    run = tmp_path / "n2.toml"
+    run.write_text(ELECTRON.replace("N = 20", "N = 2") + "[linear]\n")
+    proc = subprocess.run([sys.executable, "-m", "kmc", "run", str(run), "--out", "n2.h5",
+                           "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "lambda_min/lambda_max undefined" in proc.stderr
+    import h5py
+    from kmc.storage.schema import point_path
+    with h5py.File(tmp_path / "n2.h5", "r") as f:
+        assert "undefined" in f[point_path(0)]["linear"].attrs["note"]
