@@ -1,4 +1,4 @@
-"""Estimators of the linear-response experiment (docs/linear-response.md, PHYSICS.md section 4).
+"""Estimators of the linear-response experiment (docs/linear-response.md, docs/model.md section 4).
 
 The measurement
 ---------------
@@ -25,7 +25,7 @@ Standard errors
 
 Aging and the E1 form
 ---------------------
-For relaxation rates with density 1/lambda on [lambda_min, lambda_max] (PHYSICS.md
+For relaxation rates with density 1/lambda on [lambda_min, lambda_max] (docs/model.md
 section 3) the pulse response is
 
     P(t) = -c [Phi(t) - Phi(t + t_w)],  Phi(t) = [E1(lambda_min t) - E1(lambda_max t)] / L,

@@ -33,7 +33,7 @@ _ROW_BLOCK = 256
 
 @dataclass(frozen=True, eq=False, repr=False)
 class TLSSystem:
-    """One realization of the TLS glass (PHYSICS.md section 1)."""
+    """One realization of the TLS glass (docs/model.md section 1)."""
 
     bias: np.ndarray
     delta0: np.ndarray
@@ -97,7 +97,7 @@ class TLSSystem:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ElectronSystem:
-    """One realization of the electron glass (PHYSICS.md section 2)."""
+    """One realization of the electron glass (docs/model.md section 2)."""
 
     site_energies: np.ndarray
     interactions: np.ndarray

@@ -1,4 +1,4 @@
-"""Disorder of both models as PHYSICS.md sections 1-2 define it."""
+"""Disorder of both models as docs/model.md sections 1-2 define it."""
 import numpy as np
 import pytest
 from scipy import stats

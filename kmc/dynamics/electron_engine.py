@@ -6,7 +6,7 @@ Hops i -> j (i occupied, j empty) are allowed for the pairs with r_ij <= ``cutof
     gamma_ij = prefactor_ij * miller_abrahams_factor(dH),   prefactor_ij = Gamma0 e^(-r_ij/xi),
     dH = E_j - E_i - C_ij,   E_i = eps_i + sum_k C_ik (n_k - K)
 
-with the prefactors in one (P,) array over unordered pairs (PHYSICS.md section 6).
+with the prefactors in one (P,) array over unordered pairs (docs/model.md section 6).
 
 Algorithm: exact thinning over a sum tree of per-pair bounds, as for the TLS glass
 (kmc.dynamics.tls_engine). A pair (a, b), a < b, is active when n_a != n_b, and then its

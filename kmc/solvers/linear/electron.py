@@ -394,7 +394,7 @@ def nn_distance_estimate(x, n_sites, xi, d=2, side=None):
 
 # A hop cut-off is accepted when the dropped processes could fire at most HOP_CUTOFF_MARGIN
 # times per site over the whole run: max_i sum_{j: r_ij > cutoff} Gamma0 e^(-r_ij/xi) times
-# t_max <= HOP_CUTOFF_MARGIN (PHYSICS.md section 4: one set of processes per comparison).
+# t_max <= HOP_CUTOFF_MARGIN (docs/model.md section 4: one set of processes per comparison).
 HOP_CUTOFF_MARGIN = 1e-2
 
 

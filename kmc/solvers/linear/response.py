@@ -1,5 +1,5 @@
 """Linear response around the mean-field state: the no-free-parameter prediction of a
-weak-pulse (or temperature-step) experiment (docs/model.md section 4, PHYSICS.md section 4).
+weak-pulse (or temperature-step) experiment (docs/model.md section 4).
 
 Protocol
 --------
