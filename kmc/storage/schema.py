@@ -194,15 +194,16 @@ def _nonfinite(obj):
 
 
 _OBSERVABLES = {
-    "energy": ("J", "energy per site"),
-    "excess_energy": ("J", "energy per site above the equilibrium baseline"),
-    "excitations": ("1", "fraction of excited sites"),
-    "excess_excitations": ("1", "fraction of excited sites above the equilibrium baseline"),
+    "energy": ("J", "energy H of the configuration (a total, not per site)"),
+    "excess_energy": ("J", "energy H above the equilibrium baseline (total)"),
+    "excitations": ("1", "number of excited sites (TLS in the upper well of its field; "
+                        "electrons outside the lowest-energy sites)"),
+    "excess_excitations": ("1", "number of excited sites above the equilibrium baseline"),
     "deviation": ("1", "|dsigma|(t) = sum_i |<sigma_i(t)> - sigma_i^eq| (TLS) or |dn|(t) "
                        "(electron)"),
     # the response protocol (docs/linear-response.md)
     "response": ("1", "signed projection P(t) = sum_i g_i (<x_i> - <x_i>_twin) after the pulse"),
-    "energy_response": ("J", "energy per site minus the twin's after the pulse"),
+    "energy_response": ("J", "energy H minus the twin's after the pulse (total)"),
     "response_predicted": ("1", "linear prediction of P(t) (B with f; electron: A)"),
     "response_predicted_no_f": ("1", "linear prediction of P(t) without the interaction term f"),
     "energy_response_predicted": ("J", "linear prediction of the energy response"),
@@ -267,10 +268,10 @@ def dataset_info(name, model):
         "dynamics/equilibrium_occupation": ("1", f"equilibrium <{x}> at T (static MC or "
                                                  "Boltzmann)"),
         "dynamics/mean_field_occupation": ("1", f"mean-field <{x}> at T"),
-        "dynamics/equilibrium_energy": ("J", "equilibrium energy per site at T"),
-        "dynamics/equilibrium_excitations": ("1", "equilibrium fraction of excited sites"),
-        "dynamics/mean_field_energy": ("J", "mean-field energy per site at T"),
-        "dynamics/mean_field_excitations": ("1", "mean-field fraction of excited sites"),
+        "dynamics/equilibrium_energy": ("J", "equilibrium energy H at T (total)"),
+        "dynamics/equilibrium_excitations": ("1", "equilibrium number of excited sites"),
+        "dynamics/mean_field_energy": ("J", "mean-field energy H at T (total)"),
+        "dynamics/mean_field_excitations": ("1", "mean-field expected number of excited sites"),
         "dynamics/events": ("1", "KMC events over all replicas"),
         "dynamics/replica_counters": ("1", "per trajectory: events, trials, estimated events "
                                            "without temporal acceleration (docs/acceleration.md)"),
