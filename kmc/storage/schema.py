@@ -198,6 +198,14 @@ _OBSERVABLES = {
     "excess_excitations": ("1", "fraction of excited sites above the equilibrium baseline"),
     "deviation": ("1", "|dsigma|(t) = sum_i |<sigma_i(t)> - sigma_i^eq| (TLS) or |dn|(t) "
                        "(electron)"),
+    # response protocol (docs/linear-response.md): perturbed minus twin, paired over replicas
+    "response": ("1", "projection sum_i g_i (x_i - x_i^twin)(t), perturbed minus twin"),
+    "energy_response": ("J", "energy, perturbed minus twin"),
+    "response_predicted": ("1", "linear prediction of the projection (with f)"),
+    "response_predicted_no_f": ("1", "linear prediction of the projection without f"),
+    "energy_response_predicted": ("J", "linear prediction of the energy response (with f)"),
+    "energy_response_predicted_no_f": ("J", "linear prediction of the energy response "
+                                            "without f"),
 }
 
 
@@ -260,6 +268,9 @@ def dataset_info(name, model):
         "dynamics/mean_field_energy": ("J", "mean-field energy per site at T"),
         "dynamics/mean_field_excitations": ("1", "mean-field fraction of excited sites"),
         "dynamics/events": ("1", "KMC events over all replicas"),
+        "dynamics/response_pattern": ("1", "pulse pattern g_i of the response protocol"),
+        "dynamics/twin_energy_drift": ("J", "twin energy change over the window"),
+        "dynamics/twin_energy_drift_stderr": ("J", "standard error of the twin energy drift"),
         "comparison/times": (time, "sample times of the comparison"),
         "comparison/simulated": ("1", "simulated |dx|(t), mean over realizations"),
         "comparison/simulated_se": ("1", "standard error of comparison/simulated"),
@@ -294,7 +305,8 @@ def dataset_dims(name):
     (``dynamics/times``), ``bin`` (``dos/centres``).
     """
     site = {"fields", "energies", "bias", "delta0", "site_energies",
-            "dynamics/equilibrium_occupation", "dynamics/mean_field_occupation"}
+            "dynamics/equilibrium_occupation", "dynamics/mean_field_occupation",
+            "dynamics/response_pattern"}
     if name in site:
         return ("realization", "site")
     if name == "positions":
@@ -314,7 +326,8 @@ def dataset_dims(name):
     if name in ("status", "sweeps", "residual", "mu", "n_positive", "n_positive_interacting",
                 "dynamics/equilibrium_energy", "dynamics/equilibrium_excitations",
                 "dynamics/mean_field_energy", "dynamics/mean_field_excitations",
-                "dynamics/events"):
+                "dynamics/events", "dynamics/twin_energy_drift",
+                "dynamics/twin_energy_drift_stderr"):
         return ("realization",)
     if name.startswith("rates"):
         return ("realization", None)
