@@ -237,6 +237,16 @@ class ThreeCurves:
         se = np.std(s, ddof=1) / np.sqrt(s.size) if s.size > 1 else np.nan
         return float(np.mean(s)), float(se)
 
+    def slope_difference(self, kind):
+        """(mean, SE) over realizations of slope(KMC_k) - slope(model_k): the paired
+        comparison of the slopes, free of the disorder variance the two share."""
+        w = self.slope_window()
+        lt = np.log(self.times[w])
+        d = np.array([_slope(lt, a[w])[0] - _slope(lt, b[w])[0]
+                      for a, b in zip(self.rows["kmc"], self.rows[kind])])
+        se = np.std(d, ddof=1) / np.sqrt(d.size) if d.size > 1 else np.nan
+        return float(np.mean(d)), float(se)
+
     def agreement(self, kind, k=2.0):
         """Fraction of sample times (before the pinned last decade) with |z| <= k, and
         max |z| there."""

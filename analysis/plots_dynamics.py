@@ -113,12 +113,15 @@ def aging_figure(curves, waiting_times, title, model, window=None):
     curves (one amplitude, weights 1/SE^2).
 
     curves : list over points of ThreeCurves of the projection; waiting_times : list of
-    float. Returns (Figure, AgingFit).
+    float. Returns (Figure, AgingFit or None when no KMC point has a positive SE).
     """
     from .response import Estimate, fit_log_aging, log_aging_form
     est = {tw: (c.times, Estimate(c.mean("kmc"), c.stderr("kmc"), c.rows["kmc"].shape[0]))
            for tw, c in zip(waiting_times, curves)}
-    fit = fit_log_aging(est, window)
+    try:
+        fit = fit_log_aging(est, window)
+    except ValueError:          # no time with a positive SE (e.g. no event differed)
+        fit = None
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -138,10 +141,14 @@ def aging_figure(curves, waiting_times, title, model, window=None):
                 ax.plot(x, c.mean(kind), ls=ls, color=st["color"], lw=1.0)
     grid = np.logspace(np.log10(min(v.min() for v in xs)), np.log10(max(v.max() for v in xs)),
                        200)
-    amp = lb.value_error(fit.amplitude, fit.stderr)
-    ax.plot(grid, log_aging_form(grid, 1.0, fit.amplitude), color="k", lw=1.4, ls=":",
-            label=rf"$-A\,\ln(1 + t_w/t)$, $A = {amp}$" + "\n"
-                  + rf"($\chi^2$/dof = {fit.chi2:.0f}/{fit.dof})")
+    if fit is not None:
+        amp = lb.value_error(fit.amplitude, fit.stderr)
+        ax.plot(grid, log_aging_form(grid, 1.0, fit.amplitude), color="k", lw=1.4, ls=":",
+                label=rf"$-A\,\ln(1 + t_w/t)$, $A = {amp}$" + "\n"
+                      + rf"($\chi^2$/dof = {fit.chi2:.0f}/{fit.dof})")
+    else:
+        ax.plot([], [], color="k", lw=1.4, ls=":",
+                label=r"$-A\,\ln(1 + t_w/t)$ not fitted: no KMC point with SE > 0")
     ax.axhline(0.0, color="0.6", lw=0.6)
     ax.set_xscale("log")
     ax.set_xlabel(r"$t/t_w$")
