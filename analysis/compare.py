@@ -276,7 +276,7 @@ def _approximation_note(config):
     """The mean-field dynamics' stated approximation, if the run file turned one on."""
     w = config.dynamics.resonance_width
     if config.model.name == "electron" and w > 0:
-        return f"mean-field dynamics with resonance width {w:g} J (docs/meanfield-dynamics.md)"
+        return f"mean-field dynamics: resonance width {w:g} J"
     return ""
 
 
@@ -502,3 +502,34 @@ def dynamics_curves(res, p):
     if protocol in ("quench", "pulse"):
         return relaxation_curves(res, p)
     return []
+
+
+def format_comparison(path):
+    """Text table of every point and observable of a dynamics result file: the slopes per
+    ln t (mean +- SE over realizations) of KMC, mean-field dynamics and linear prediction,
+    the paired slope differences, and the fraction of times with |z| <= 2 of the residuals
+    (``python -m analysis compare FILE``)."""
+    import kmc
+    from . import labels as lb
+    res = kmc.load(path)
+    lines = [f"{path}: {res.model}, protocol {res.points[0].config.dynamics.protocol}; slopes "
+             f"d y / d ln t for t_min <= t <= t_L / 10^{SLOPE_END:g}, y per site; "
+             "dslope = KMC - model paired; |z|<=2 = fraction of those times within 2 SE"]
+    names = [n.replace('$', '') for n in lb.point_labels([p.values for p in res.points])]
+    for p in range(len(res.points)):
+        for cur in dynamics_curves(res, p):
+            n_k = cur.rows["kmc"].shape[0]
+            s, se = cur.slope("kmc")
+            head = f"  {names[p] or 'point 0'} [{cur.name}, {n_k} real.]"
+            lines.append(f"{head}: KMC {s:+.4g} +- {se:.2g}")
+            for kind in ("meanfield", "linear"):
+                if kind not in cur.rows:
+                    continue
+                m, _ = cur.slope(kind)
+                d, dse = cur.slope_difference(kind)
+                frac, zmax = cur.agreement(kind)
+                lines.append(f"      {kind:9s} {m:+.4g}; dslope {d:+.3g} +- {dse:.2g} "
+                             f"({d / dse:+.1f} SE); |z|<=2 at {frac:.0%}, max |z| {zmax:.1f}")
+            if cur.note:
+                lines.append(f"      note: {cur.note}")
+    return "\n".join(lines)

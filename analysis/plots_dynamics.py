@@ -52,7 +52,7 @@ def three_curves_figure(curves, names, title, model, protocol):
     """
     observables = [c.name for c in curves[0]]
     ncols = len(observables)
-    fig = Figure(figsize=(5.4 * ncols, 6.2), layout="constrained")
+    fig = Figure(figsize=(max(6.4, 5.4 * ncols), 6.2), layout="constrained")
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, ncols, height_ratios=(3.0, 1.4))
     unit = lb.TIME_UNIT[model]
