@@ -242,8 +242,13 @@ def dynamics_figure(path, save=True):
     if not all(curves):
         return None
     names, title = _context(res, [c[0].rows["kmc"].shape[0] for c in curves])
-    fig = three_curves_figure(curves, names, title, res.model,
-                              res.points[0].config.dynamics.protocol)
+    dyn = res.points[0].config.dynamics
+    experiment = {"quench": f"quench from $T_0 = {lb.value_tex(dyn.initial_temperature)}$",
+                  "pulse": f"bias pulse $F = {lb.value_tex(dyn.pulse_strength)}$",
+                  "response": f"linear response, pulse $F = {lb.value_tex(dyn.pulse_strength)}$"
+                              + (f", $\\delta T = {lb.value_tex(dyn.temperature_step)}$"
+                                 if dyn.temperature_step else "")}.get(dyn.protocol)
+    fig = three_curves_figure(curves, names, title, res.model, dyn.protocol, experiment)
     return _save(fig, path, "dynamics") if save else fig
 
 

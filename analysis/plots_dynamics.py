@@ -39,7 +39,7 @@ def _time_tex(t):
     return f"10^{{{int(round(k))}}}" if t > 0 and abs(k - round(k)) < 1e-9 else lb.value_tex(t)
 
 
-def three_curves_figure(curves, names, title, model, protocol):
+def three_curves_figure(curves, names, title, model, protocol, experiment=None):
     """Figure of ThreeCurves per point and observable.
 
     Parameters
@@ -49,6 +49,8 @@ def three_curves_figure(curves, names, title, model, protocol):
     names : list of str or None, legend label per point
     title : str, the fixed parameters
     model : "tls" or "electron"; protocol : "quench", "pulse" or "response"
+    experiment : str or None, the title's description of the experiment (mathtext);
+        None = the protocol's name
     """
     observables = [c.name for c in curves[0]]
     ncols = len(observables)
@@ -90,9 +92,15 @@ def three_curves_figure(curves, names, title, model, protocol):
         res_ax.set_xscale("log")
         res_ax.set_xlabel(f"$t$ (${unit}$)")
         res_ax.set_ylabel(r"(KMC $-$ model) / SE")
-        lim = max(3.0, min(15.0, np.nanmax(np.abs(np.concatenate(
-            [c.residual(k)[0] for pc in curves for c in pc if c.name == obs
-             for k in c.rows if k != "kmc"])))) * 1.1 if drawn else 3.0)
+        zs = [np.abs(c.residual(k)[0]) for pc in curves for c in pc if c.name == obs
+              for k in c.rows if k != "kmc"]
+        zmax = max([float(np.nanmax(z)) for z in zs if np.isfinite(z).any()], default=0.0)
+        lim = max(3.0, 1.15 * zmax)
+        if lim > 10.0:      # a few large residuals must not flatten the +-2 band
+            res_ax.set_yscale("symlog", linthresh=3.0)
+            ticks = [v for v in (2, 10, 30, 100, 300, 1000) if v <= lim]
+            res_ax.set_yticks([-v for v in ticks[::-1]] + [0] + ticks,
+                              [f"{-v}" for v in ticks[::-1]] + ["0"] + [f"{v}" for v in ticks])
         res_ax.set_ylim(-lim, lim)
         if col == 0:
             handles, _ = ax.get_legend_handles_labels()
@@ -101,7 +109,7 @@ def three_curves_figure(curves, names, title, model, protocol):
             ax.legend(handles=handles, frameon=False, fontsize="small")
     notes = sorted({c.note for pc in curves for c in pc if c.note})
     what = {"quench": "quench", "pulse": "bias pulse", "response": "linear response"}
-    head = (f"{what.get(protocol, protocol)}; baseline: {curves[0][0].baseline}"
+    head = (f"{experiment or what.get(protocol, protocol)}; baseline: {curves[0][0].baseline}"
             + "".join(f"\n{note}" for note in notes))
     fig.suptitle(f"{head}\n{title}", fontsize="medium")
     return fig
