@@ -494,14 +494,24 @@ def response_curves(res, p):
     return out
 
 
+# (path, modification time, point) -> curves: the dynamics and the aging figure of one
+# file share the mean-field integrations
+_CURVES_CACHE = {}
+
+
 def dynamics_curves(res, p):
     """ThreeCurves of point ``p`` of a dynamics result file, by protocol."""
-    protocol = res.points[p].config.dynamics.protocol
-    if protocol == "response":
-        return response_curves(res, p)
-    if protocol in ("quench", "pulse"):
-        return relaxation_curves(res, p)
-    return []
+    import os
+    key = (os.path.abspath(res.path), os.stat(res.path).st_mtime_ns, p)
+    if key not in _CURVES_CACHE:
+        protocol = res.points[p].config.dynamics.protocol
+        if protocol == "response":
+            _CURVES_CACHE[key] = response_curves(res, p)
+        elif protocol in ("quench", "pulse"):
+            _CURVES_CACHE[key] = relaxation_curves(res, p)
+        else:
+            _CURVES_CACHE[key] = []
+    return _CURVES_CACHE[key]
 
 
 def format_comparison(path):

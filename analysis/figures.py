@@ -256,7 +256,7 @@ def aging_figure(path, save=True):
     """The response of every waiting time against t/t_w with the fitted -A ln(1 + t_w/t)
     (``analysis.plots_dynamics.aging_figure``); None unless the file is a response run
     with at least two waiting times."""
-    from analysis.compare import response_curves
+    from analysis.compare import dynamics_curves
     from analysis.plots_dynamics import aging_figure as draw
     res = kmc.load(path)
     if res.points[0].config.dynamics.protocol != "response":
@@ -264,7 +264,7 @@ def aging_figure(path, save=True):
     waits = [p.config.dynamics.waiting_time for p in res.points]
     if len(set(waits)) < 2:
         return None
-    curves = [next(c for c in response_curves(res, p) if c.name == "projection")
+    curves = [next(c for c in dynamics_curves(res, p) if c.name == "projection")
               for p in range(len(res.points))]
     _, title = _context(res, [c.rows["kmc"].shape[0] for c in curves])
     fig, _ = draw(curves, waits, title, res.model)
