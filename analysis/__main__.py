@@ -1,4 +1,6 @@
-"""Command line of the analysis package: ``python -m analysis table1 FILE [FILE ...]``.
+"""Command line of the analysis package: ``python -m analysis table1 FILE [FILE ...]``,
+``python -m analysis compare FILE [FILE ...]`` (KMC, mean-field dynamics and linear
+prediction of dynamics result files, ``analysis.compare.format_comparison``).
 
 Bad input (missing file, not a result file, no rates, mixed models, no recognised sweep)
 ends with one line on stderr and exit status 2; no traceback.
@@ -21,6 +23,10 @@ def _parser():
     t1.add_argument("files", nargs="+", metavar="FILE", help="result files (.h5) of kmc run")
     t1.add_argument("--details", action="store_true",
                     help="also print the measures of every sweep point")
+    cmp = sub.add_parser(
+        "compare", help="slopes and residuals of KMC, mean-field dynamics and linear "
+                        "prediction of dynamics result files (analysis/compare.py)")
+    cmp.add_argument("files", nargs="+", metavar="FILE", help="result files (.h5) of kmc run")
     return parser
 
 
@@ -29,6 +35,14 @@ def main(argv=None):
     from pathlib import Path
 
     from .table1 import TableError, format_details, format_table, table_row
+    if args.command == "compare":
+        from .compare import format_comparison
+        for path in args.files:
+            if not Path(path).is_file():
+                print(f"analysis: {path}: no such file", file=sys.stderr)
+                return 2
+            print(format_comparison(path))
+        return 0
     try:
         rows = []
         for path in args.files:

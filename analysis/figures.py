@@ -20,12 +20,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import kmc
-from kmc.statistics import mean_sem
 
 from . import labels as lb
 from .binning import bin_count, merge_bins, merge_factor
 from .dos import normalised_dos
-from .plots_rates import kind_handle, points, style
+from .plots_rates import points
 
 PNG_DPI = 150
 # DOS curves whose widths differ by more than this factor are drawn against E/W
@@ -228,102 +227,48 @@ def distance_figure(path, save=True):
 
 
 def dynamics_figure(path, save=True):
-    """Simulated relaxation and excess energy per site on a log-time axis, mean and
-    standard error over realizations, for every point, with the linear prediction for the
-    same realizations and the same estimator (``analysis.compare``).
+    """KMC, mean-field dynamics and linear prediction of every point, on one normalisation
+    (per site) and one measured baseline, with error bands and the residual panel
+    (``analysis.compare.dynamics_curves``, ``analysis.plots_dynamics``).
 
-    Both panels divide by N: |dsigma|(t)/N is the mean deviation per TLS (|dn|(t)/N per
-    site), and the prediction is divided by the same N, so simulation and prediction share
-    one normalisation.
+    Quench: the excess energy against each curve's own value at the last sample time.
+    Pulse: the same and the projection on the pulse pattern. Response: the projection and
+    the energy, perturbed minus twin. Other protocols: None.
     """
+    from analysis.compare import dynamics_curves
+    from analysis.plots_dynamics import three_curves_figure
     res = kmc.load(path)
-    if res.points[0].config.dynamics.protocol == "response":
-        return _response_figure(res, path, save)
-    fig, axes = _figure(2, width=5.2)
-    used, any_prediction = [], False
-    for p, point in enumerate(res.points):
-        dyn = res.dynamics(p)
-        used.append(None if dyn is None else dyn.n_used)
-    names, title = _context(res, used)
-    for p, point in enumerate(res.points):
-        dyn, cmp = res.dynamics(p), res.comparison(p)
-        if dyn is None:
-            continue
-        n = point.config.model.N
-        for ax, name in zip(axes, ("deviation", "excess_energy")):
-            points(ax, dyn.times, dyn.mean[name] / n, dyn.stderr[name] / n, p,
-                   label=names[p], ms=3, lw=0.8)
-        if cmp is not None:
-            axes[0].plot(cmp.times, cmp.predicted / n, "--", color=style(p)["color"], lw=1.2)
-            any_prediction = True
-    obs = r"|\delta\sigma|" if res.model == "tls" else r"|\delta n|"
-    unit = lb.TIME_UNIT[res.model]
-    axes[0].set_ylabel(rf"${obs}(t)/N$")
-    axes[1].set_ylabel(r"$[\langle H\rangle(t) - H_{\mathrm{eq}}]/N$ ($J$ per site)")
-    for k, ax in enumerate(axes):
-        ax.set_xscale("log")
-        ax.set_xlabel(f"$t$ (${unit}$)")
-        ax.set_title(f"({'ab'[k]})", loc="left")
-    handles, _ = axes[0].get_legend_handles_labels()
-    if any_prediction:
-        handles.append(kind_handle("--", "linear prediction (same estimator)"))
-    if handles:
-        axes[0].legend(handles=handles, frameon=False, fontsize="small")
-    dyn_config = res.points[0].config.dynamics
-    method = {"kmc": "kinetic Monte Carlo", "exact": "master equation",
-              "meanfield": "mean-field rate equations"}.get(dyn_config.method, dyn_config.method)
-    fig.suptitle(f"{dyn_config.protocol}, {method}\n{title}", fontsize="medium")
-    return _save(fig, path, "dynamics") if save else fig
-
-
-def _ensemble(res, name, p):
-    """Mean over the converged realizations of a per-realization curve and its standard
-    error; one realization: its own replica standard error."""
-    rows = res.rows(f"dynamics/{name}", p)
-    if rows.shape[0] == 1:
-        try:
-            return rows[0], res.rows(f"dynamics/{name}_stderr", p)[0]
-        except KeyError:
-            return rows[0], np.full(rows.shape[1], np.nan)
-    return mean_sem(rows)
-
-
-def _response_figure(res, path, save):
-    """Response protocol (docs/linear-response.md): the signed projection P(t) against the
-    unperturbed twin and the energy response, per site, each with its linear prediction
-    (no fitted parameter) for the same realizations."""
-    fig, axes = _figure(2, width=5.2)
-    used = []
-    for p in range(len(res.points)):
-        dyn = res.dynamics(p)
-        used.append(None if dyn is None else dyn.n_used)
-    names, title = _context(res, used)
-    for p, point in enumerate(res.points):
-        if res.dynamics(p) is None:
-            continue
-        n, times = point.config.model.N, res.dynamics(p).times
-        for ax, name in zip(axes, ("response", "energy_response")):
-            mean, err = _ensemble(res, name, p)
-            points(ax, times, mean / n, err / n, p, label=names[p], ms=3, lw=0.8)
-            predicted = res.rows(f"dynamics/{name}_predicted", p).mean(axis=0)
-            ax.plot(times, predicted / n, "--", color=style(p)["color"], lw=1.2)
-    obs = r"\sigma" if res.model == "tls" else "n"
-    axes[0].set_ylabel(rf"$P(t)/N = \sum_i g_i\,(\langle {obs}_i\rangle"
-                       rf" - \langle {obs}_i\rangle_{{\mathrm{{twin}}}})/N$")
-    axes[1].set_ylabel(r"$[\langle H\rangle - \langle H\rangle_{\mathrm{twin}}]/N$ ($J$ per site)")
-    unit = lb.TIME_UNIT[res.model]
-    for k, ax in enumerate(axes):
-        ax.set_xscale("log")
-        ax.set_xlabel(f"$t$ (${unit}$), pulse removed at $t = 0$")
-        ax.set_title(f"({'ab'[k]})", loc="left")
-        ax.axhline(0.0, color="0.6", lw=0.6)
-    handles, _ = axes[0].get_legend_handles_labels()
-    handles.append(kind_handle("--", "linear prediction (same realizations)"))
-    axes[0].legend(handles=handles, frameon=False, fontsize="small")
+    curves = [dynamics_curves(res, p) for p in range(len(res.points))]
+    if not all(curves):
+        return None
+    names, title = _context(res, [c[0].rows["kmc"].shape[0] for c in curves])
     dyn = res.points[0].config.dynamics
-    fig.suptitle(f"linear response to a pulse $F = {lb.value_tex(dyn.pulse_strength)}$, "
-                 f"kinetic Monte Carlo against an unperturbed twin\n{title}", fontsize="medium")
+    experiment = {"quench": f"quench from $T_0 = {lb.value_tex(dyn.initial_temperature)}$",
+                  "pulse": f"bias pulse $F = {lb.value_tex(dyn.pulse_strength)}$",
+                  "response": f"linear response, pulse $F = {lb.value_tex(dyn.pulse_strength)}$"
+                              + (f", $\\delta T = {lb.value_tex(dyn.temperature_step)}$"
+                                 if dyn.temperature_step else "")}.get(dyn.protocol)
+    fig = three_curves_figure(curves, names, title, res.model, dyn.protocol, experiment)
     return _save(fig, path, "dynamics") if save else fig
+
+
+def aging_figure(path, save=True):
+    """The response of every waiting time against t/t_w with the fitted -A ln(1 + t_w/t)
+    (``analysis.plots_dynamics.aging_figure``); None unless the file is a response run
+    with at least two waiting times."""
+    from analysis.compare import dynamics_curves
+    from analysis.plots_dynamics import aging_figure as draw
+    res = kmc.load(path)
+    if res.points[0].config.dynamics.protocol != "response":
+        return None
+    waits = [p.config.dynamics.waiting_time for p in res.points]
+    if len(set(waits)) < 2:
+        return None
+    curves = [next(c for c in dynamics_curves(res, p) if c.name == "projection")
+              for p in range(len(res.points))]
+    _, title = _context(res, [c.rows["kmc"].shape[0] for c in curves])
+    fig, _ = draw(curves, waits, title, res.model)
+    return _save(fig, path, "aging") if save else fig
 
 
 def figures_for_run(path, fmt=None):
@@ -346,7 +291,7 @@ def figures_for_run(path, fmt=None):
         if config.linear.distance_matrix and res.model == "electron":
             jobs.append(("distance_matrix", distance_figure))
     if config.dynamics.enabled:
-        jobs.append(("dynamics", dynamics_figure))
+        jobs += [("dynamics", dynamics_figure), ("aging", aging_figure)]
     made = []
     for suffix, draw in jobs:
         fig = draw(path, save=False)

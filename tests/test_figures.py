@@ -250,8 +250,9 @@ def test_response_protocol_draws_the_twin_projection_and_its_prediction(tmp_path
     out = tmp_path / "resp.h5"
     run(config_module.loads(RESPONSE_RUN), out=out, progress=False)
     fig = figures.dynamics_figure(out, save=False)
+    # three-curve layout (analysis.plots_dynamics): value panels with residual panels below
     assert fig.axes[0].get_ylabel().startswith("$P(t)/N")
-    assert "twin" in fig.axes[1].get_ylabel()
+    assert "twin" in fig.axes[2].get_ylabel() and "twin" in fig._suptitle.get_text()
     texts = _legend_texts(fig.axes[0])
-    assert texts[-1] == "linear prediction (same realizations)"
+    assert texts[-1] == "linear prediction"
     assert all(_renders(t) for t in texts + [fig.axes[0].get_ylabel()])

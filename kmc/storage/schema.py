@@ -209,8 +209,6 @@ _OBSERVABLES = {
     "energy_response_predicted": ("J", "linear prediction of the energy response"),
     "energy_response_predicted_no_f": ("J", "linear prediction of the energy response "
                                             "without f"),
-    "twin_energy_drift": ("J", "energy drift of the unperturbed twin over the window"),
-    "response_pattern": ("1", "pulse pattern g_i ~ Normal(0, 1)"),
 }
 
 
@@ -275,6 +273,9 @@ def dataset_info(name, model):
         "dynamics/events": ("1", "KMC events over all replicas"),
         "dynamics/replica_counters": ("1", "per trajectory: events, trials, estimated events "
                                            "without temporal acceleration (docs/acceleration.md)"),
+        "dynamics/response_pattern": ("1", "pulse pattern g_i of the response protocol"),
+        "dynamics/twin_energy_drift": ("J", "twin energy change over the window"),
+        "dynamics/twin_energy_drift_stderr": ("J", "standard error of the twin energy drift"),
         "comparison/times": (time, "sample times of the comparison"),
         "comparison/simulated": ("1", "simulated |dx|(t), mean over realizations"),
         "comparison/simulated_se": ("1", "standard error of comparison/simulated"),
@@ -309,7 +310,8 @@ def dataset_dims(name):
     (``dynamics/times``), ``bin`` (``dos/centres``).
     """
     site = {"fields", "energies", "bias", "delta0", "site_energies",
-            "dynamics/equilibrium_occupation", "dynamics/mean_field_occupation"}
+            "dynamics/equilibrium_occupation", "dynamics/mean_field_occupation",
+            "dynamics/response_pattern"}
     if name in site:
         return ("realization", "site")
     if name == "positions":
@@ -320,12 +322,8 @@ def dataset_dims(name):
         return ("bin",)
     if name == "dynamics/occupation":
         return ("realization", "time", "site")
-    if name == "dynamics/response_pattern":
-        return ("realization", "site")
     if name == "dynamics/replica_counters":
         return ("realization", None, None)
-    if name in ("dynamics/twin_energy_drift", "dynamics/twin_energy_drift_stderr"):
-        return ("realization",)
     if name.startswith("dynamics/ensemble/") or (name.startswith("comparison/")
                                                  and name != "comparison/times"):
         return ("time",)
@@ -335,7 +333,8 @@ def dataset_dims(name):
     if name in ("status", "sweeps", "residual", "mu", "n_positive", "n_positive_interacting",
                 "dynamics/equilibrium_energy", "dynamics/equilibrium_excitations",
                 "dynamics/mean_field_energy", "dynamics/mean_field_excitations",
-                "dynamics/events"):
+                "dynamics/events", "dynamics/twin_energy_drift",
+                "dynamics/twin_energy_drift_stderr"):
         return ("realization",)
     if name.startswith("rates"):
         return ("realization", None)
