@@ -137,7 +137,7 @@ def make_engine(system, params, prefactors, pairs, bias=None):
 
 
 def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
-             mean_field=None):
+             mean_field=None, progress=None):
     """Run one realization's experiment.
 
     Parameters
@@ -153,6 +153,9 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         kmc.solvers.meanfield.MeanFieldResult (solved at T: another temperature is a
         ConfigError). None solves the mean field at T with
         kmc.solvers.meanfield.solve (SOLVER stream).
+    progress : None or callable(replicas_done, n_replicas, t); KMC only: called after every
+        kernel chunk with the simulated time t of the running replica (a progress bar;
+        it changes nothing that is computed).
 
     Returns
     -------
@@ -184,7 +187,7 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         return _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf,
                                    mf_ok, prep_rng)
     return _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
-                         prep_rng, seed, point, realization, checkpoint)
+                         prep_rng, seed, point, realization, checkpoint, progress)
 
 
 def _mean_field(system, params, mean_field, seed, point, realization):
@@ -206,7 +209,7 @@ def _mean_field(system, params, mean_field, seed, point, realization):
 
 
 def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok, prep_rng,
-                  seed, point, realization, checkpoint):
+                  seed, point, realization, checkpoint, progress=None):
     n, n_rep = system.n_sites, params.replicas
     times = params.times()
     if params.protocol == "state":
@@ -250,6 +253,9 @@ def _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
             if saver is not None and saver.due() and (state is not None or r + 1 < n_rep):
                 saver.save(r if state is not None else r + 1, phase,
                            None if state is None else state.arrays(), outputs, rng)
+            if progress is not None:
+                progress(r + (state is None), n_rep,
+                         float(times[-1]) if state is None else float(state.scalars[0]))
             if _after_chunk is not None:
                 _after_chunk()
 

@@ -7,6 +7,8 @@ an order that depends on its thread count, which changed ``rates`` by up to 7e-8
 between backends). Errors raised by a task (``ConfigError``) reach the caller unchanged.
 Local workers (process pool and LocalCluster) exit when the process that started them dies.
 """
+import contextlib
+import contextvars
 import logging
 import multiprocessing
 import os
@@ -53,11 +55,43 @@ def run_tasks(fn, tasks, *, workers=1, backend="local", scheduler="", progress=T
             yield from _dask(fn, tasks, workers, scheduler, bar)
         elif workers == 1 or len(tasks) <= 1:
             for key, args in tasks:
-                result = call_with_one_blas_thread(fn, args)
+                with _inner_bar(progress) as inner:
+                    token = task_progress.set(inner)
+                    try:
+                        result = call_with_one_blas_thread(fn, args)
+                    finally:
+                        task_progress.reset(token)
                 bar.update()
                 yield key, result
         else:
             yield from _pool(fn, tasks, workers, bar)
+    finally:
+        bar.close()
+
+
+# Progress inside one task (KMC replicas and simulated time), for in-process runs only:
+# pool and Dask workers cannot draw on the parent's terminal, so there it stays None.
+task_progress = contextvars.ContextVar("task_progress", default=None)
+
+
+@contextlib.contextmanager
+def _inner_bar(enabled):
+    """A second tqdm line, or None: callable(done, total, t) for kmc.dynamics.simulate."""
+    if not enabled:
+        yield None
+        return
+    bar = tqdm(total=0, desc="  replicas", unit="replica", leave=False, position=1,
+               dynamic_ncols=True)
+
+    def update(done, total, t):
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.set_postfix_str(f"t = {t:.3g}", refresh=False)
+        bar.refresh() if done == total else bar.update(0)
+
+    try:
+        yield update
     finally:
         bar.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kmc.pipeline import ensemble
 from kmc.solvers import meanfield
 from kmc.seeding import SOLVER, stream
 from kmc.storage.schema import DYNAMICS_CURVES, Status, build_system, checkpoint_dir
@@ -97,7 +98,8 @@ def _dynamics(config, system, result, seed, point, realization):
         folder.mkdir(parents=True, exist_ok=True)
         checkpoint = folder / f"p{point:04d}_r{realization:05d}.npz"
     res = simulate(system, params, seed=seed, point=point, realization=realization,
-                   checkpoint=checkpoint, mean_field=result)
+                   checkpoint=checkpoint, mean_field=result,
+                   progress=ensemble.task_progress.get())
     out = {}
     for name in DYNAMICS_CURVES:
         curve = getattr(res, name)
