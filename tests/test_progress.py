@@ -31,3 +31,26 @@ def test_in_process_tasks_get_a_progress_sink_and_quiet_runs_do_not():
     assert not any(r for _, r in ensemble.run_tasks(_sink, tasks, workers=1, progress=False))
     # pool workers cannot draw on the parent's terminal: no sink there
     assert not any(r for _, r in ensemble.run_tasks(_sink, tasks, workers=2, progress=True))
+
+
+def test_dask_dashboard_is_announced_and_off_by_default(capfd):
+    """issue 10, item 6: ``ensemble.dashboard`` starts the LocalCluster's dashboard and the
+    run prints where it is; without it no dashboard (no port taken)."""
+    tasks = [(0, (0,))]
+    list(ensemble.run_tasks(_sink, tasks, workers=1, backend="dask", dashboard=":0",
+                            progress=False))
+    err = capfd.readouterr().err
+    assert "kmc: Dask dashboard at http" in err, err
+    list(ensemble.run_tasks(_sink, tasks, workers=1, backend="dask", progress=False))
+    assert "dashboard" not in capfd.readouterr().err
+
+
+def test_dashboard_without_bokeh_is_one_line(monkeypatch):
+    import sys
+
+    import pytest
+
+    from kmc.errors import ConfigError
+    monkeypatch.setitem(sys.modules, "bokeh", None)  # import bokeh now raises ImportError
+    with pytest.raises(ConfigError, match="ensemble.dashboard: a Dask dashboard needs bokeh"):
+        ensemble._dashboard(":8787")

@@ -11,7 +11,7 @@ Layout of a run file (all tables optional except ``[model]``)::
     [solver]    tol, max_sweeps, init, anneal, precision
     [linear]    linearized rates per realization (present = enabled)
     [dynamics]  time-domain experiment per realization (present = enabled)
-    [ensemble]  realizations, seed, workers, backend, scheduler
+    [ensemble]  realizations, seed, workers, backend, scheduler, dashboard
     [output]    path, figures, dos_bins, dos_range, flush_seconds
     [sweep]     mode = "grid" | "zip", "<table>.<key>" = [values...],
                 W_over_T = ratio, W_over_J = [...] with W2_plus_J2 = total
@@ -160,6 +160,8 @@ class EnsembleConfig:
     workers: int = _spec(1, _non_negative, "worker processes (0: every CPU this process may use: affinity mask, SLURM allocation)")
     backend: str = _spec("local", _choice("local", "dask"), "where the tasks run")
     scheduler: str = _spec("", None, "dask scheduler address ('' starts a LocalCluster)")
+    dashboard: str = _spec("", None, "dashboard address of the Dask LocalCluster, e.g. "
+                           "':8787' ('' = none; needs bokeh, in the dask extra)")
 
 
 @dataclass(frozen=True)

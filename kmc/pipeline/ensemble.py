@@ -12,6 +12,7 @@ import contextvars
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -41,7 +42,8 @@ def resolve_workers(workers):
     return workers if workers > 0 else usable_cpus()
 
 
-def run_tasks(fn, tasks, *, workers=1, backend="local", scheduler="", progress=True,
+def run_tasks(fn, tasks, *, workers=1, backend="local", scheduler="", dashboard="",
+              progress=True,
               description="realizations"):
     """Yield (key, result) for every (key, args) in ``tasks``."""
     tasks = list(tasks)
@@ -52,7 +54,7 @@ def run_tasks(fn, tasks, *, workers=1, backend="local", scheduler="", progress=T
                dynamic_ncols=True)
     try:
         if backend == "dask":
-            yield from _dask(fn, tasks, workers, scheduler, bar)
+            yield from _dask(fn, tasks, workers, scheduler, bar, dashboard)
         elif workers == 1 or len(tasks) <= 1:
             for key, args in tasks:
                 with _inner_bar(progress) as inner:
@@ -127,7 +129,7 @@ def _pool(fn, tasks, workers, bar):
             raise
 
 
-def _dask(fn, tasks, workers, scheduler, bar):
+def _dask(fn, tasks, workers, scheduler, bar, dashboard=""):
     try:
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError:
@@ -142,12 +144,17 @@ def _dask(fn, tasks, workers, scheduler, bar):
             # silence_logs: a task's error reaches the caller as one line; the workers'
             # own "Compute Failed" log with its traceback would add a dozen
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.CRITICAL)
+                                   dashboard_address=_dashboard(dashboard),
+                                   silence_logs=logging.CRITICAL)
         client = Client(cluster)
         # local workers end with this process; remote ones belong to their cluster
         parent = _identity(os.getpid())
         client.run(_start_watchdog, parent)
         client.run(_start_watchdog, parent, nanny=True)
+    if dashboard or scheduler:
+        link = getattr(client, "dashboard_link", None)
+        if link:
+            bar.write(f"kmc: Dask dashboard at {link}", file=sys.stderr)
     try:
         futures = {client.submit(call_with_one_blas_thread, fn, args, parent, pure=False): key
                    for key, args in tasks}
@@ -159,6 +166,19 @@ def _dask(fn, tasks, workers, scheduler, bar):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _dashboard(address):
+    """``dashboard_address`` of a LocalCluster: None (no dashboard) or ``address``, which
+    needs bokeh; a missing bokeh is refused in one line before the cluster starts."""
+    if not address:
+        return None
+    try:
+        import bokeh  # noqa: F401  (the dashboard's only extra dependency)
+    except ImportError:
+        raise ConfigError("ensemble.dashboard", "a Dask dashboard needs bokeh: "
+                                                "pip install 'glassrelax[dask]'") from None
+    return address
 
 
 def _connect(client_cls, scheduler):

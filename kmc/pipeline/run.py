@@ -119,7 +119,7 @@ def _compute(config, writer, progress):
     try:
         for (p, k), row in run_tasks(realization.compute, tasks, workers=ens.workers,
                                      backend=ens.backend, scheduler=ens.scheduler,
-                                     progress=progress):
+                                     dashboard=ens.dashboard, progress=progress):
             writer.add(p, k, row)
             if row["status"] != Status.CONVERGED:
                 not_converged += 1

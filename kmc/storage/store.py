@@ -53,7 +53,7 @@ COMPRESS_BYTES = 1 << 20
 log = logging.getLogger("kmc")
 
 # keys that say how a run is executed, not what it computes: a rerun may change them
-_RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "realizations"),
+_RUNTIME_KEYS = {"ensemble": ("workers", "backend", "scheduler", "dashboard", "realizations"),
                  "output": ("path", "figures", "flush_seconds", "format")}
 
 
