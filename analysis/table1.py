@@ -44,9 +44,25 @@ plateau edge inside the histogram, or a single realization). The table prints th
 the ratio x_last / x_first and z = D / SE.
 
 A row is flagged ``DISAGREES`` when a significant measured sign (``+`` or ``-``) of either
-measure differs from the paper's sign; ``0`` and ``?`` are never flagged (for system size in
+measure differs from the paper's sign, and ``not reproduced`` when a measure's change is not
+significant (``0``) or undetermined (``?``) where the paper claims a sign; for system size in
 the TLS glass the paper itself calls its ``-`` negligible, so ``0`` is the expected outcome
-there).
+there and is not flagged.
+
+Table I by kinetic Monte Carlo
+------------------------------
+A result file of the ``response`` protocol (``[dynamics] protocol = "response"``, a long
+weak pulse F g removed at t = 0, docs/linear-response.md) sweeping one of the same
+parameters gives the KMC row. Per point the measured P(t) of every realization is fitted by
+the E1 form of the pulse response (``analysis.response.fit_e1``: -c [Phi(t) - Phi(t + t_w)],
+Phi the 1/lambda relaxation on [lambda_min, lambda_max]) and lambda_min is the fitted lower
+edge, its standard error the bootstrap over realizations (``analysis.response.bootstrap_e1``,
+SE of ln lambda_min, so the SE of lambda_min is lambda_min times it). The same fit of the
+linear prediction stored beside it (same F, g, t_w, temperature, pairs) gives the predicted
+lambda_min with the same estimator, so that the two columns differ only by the dynamics.
+The change and its sign are taken as above. The cut-off is only measurable when the
+pulse lasts up to about 1/lambda_min and the grid reaches beyond it (the run files
+``runs/table1_kmc_*.toml`` do); a fit that runs to its search bound gives ``?``.
 """
 import math
 from dataclasses import dataclass
@@ -124,15 +140,70 @@ class Row:
     median_rate: Change
 
     @property
+    def measures(self):
+        """((name, Change), ...) in the order the table prints them."""
+        return (("lambda_min", self.lambda_min), ("median", self.median_rate))
+
+    @property
     def paper(self):
         return PAPER_SIGNS[(self.model, self.parameter)]
 
     @property
     def disagreements(self):
         """Names of the measures whose significant sign differs from the paper's."""
-        return tuple(name for name, c in (("lambda_min", self.lambda_min),
-                                          ("median", self.median_rate))
+        return tuple(name for name, c in self.measures
                      if c.sign in "+-" and c.sign != self.paper)
+
+    @property
+    def not_reproduced(self):
+        """Names of the measures without a significant sign where the paper claims one
+        (not for a sign the paper itself calls negligible)."""
+        if (self.model, self.parameter) in PAPER_NOTES:
+            return ()
+        return tuple(name for name, c in self.measures if c.sign in "0?")
+
+    @property
+    def flag(self):
+        """'DISAGREES (...)', 'not reproduced (...)', both, or ''."""
+        parts = []
+        if self.disagreements:
+            parts.append(f"DISAGREES ({', '.join(self.disagreements)})")
+        if self.not_reproduced:
+            parts.append(f"not reproduced ({', '.join(self.not_reproduced)})")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ResponseMeasure:
+    """lambda_min of one response point: the E1 fit of the KMC P(t) and of the linear
+    prediction (module docstring).
+
+    value, temperature, n_used : as PointMeasure
+    waiting_time : t_w of the pulse
+    lambda_min, lambda_min_se : KMC fit and its bootstrap SE (units of 1/time)
+    chi2_dof : chi^2 per degree of freedom of the KMC fit of the realization mean
+    predicted, predicted_se : the same for the linear prediction (NaN if not stored)
+    """
+
+    value: float
+    temperature: float
+    n_used: int
+    waiting_time: float
+    lambda_min: float
+    lambda_min_se: float
+    chi2_dof: float
+    predicted: float
+    predicted_se: float
+
+
+@dataclass(frozen=True)
+class KMCRow(Row):
+    """Table I row from a response file: lambda_min by KMC and by the linear prediction,
+    each fitted with the E1 form (``points`` are ResponseMeasure)."""
+
+    @property
+    def measures(self):
+        return (("KMC", self.lambda_min), ("linear", self.median_rate))
 
 
 def change(first, first_se, last, last_se, significance=SIGNIFICANCE):
@@ -174,6 +245,10 @@ def swept_parameter(results):
         raise TableError(f"{results.path}: mixed models {sorted(models)} in one file; "
                          "Table I needs one model per file")
     keys = {k for p in points for k in p.values}
+    if _is_response(results):
+        # a response sweep may scale its pulse (or other dynamics keys) with the parameter,
+        # e.g. F = T/2 along W at fixed W/T; the parameter is still the one swept
+        keys = {k for k in keys if not k.startswith("dynamics.")}
     if len(points) < 2:
         raise TableError(f"{results.path}: one point only; Table I needs a sweep of W "
                          "(disorder.W), J (W_over_J) or N (model.N)")
@@ -207,14 +282,74 @@ def point_measures(results, parameter):
     return sorted(out, key=lambda m: m.value)
 
 
-def table_row(path):
-    """The Table I row of one result file."""
+def _fit_lambda_min(times, curves, waiting_time, n_boot, seed):
+    """(lambda_min, SE, chi2/dof) of the E1 fit of (K, T) per-realization curves; NaN where
+    the fit or its bootstrap does not determine lambda_min."""
+    from .response import bootstrap_e1
+    curves = np.asarray(curves, dtype=float)
+    curves = curves[np.all(np.isfinite(curves), axis=1)]
+    if curves.shape[0] < 2:
+        return math.nan, math.nan, math.nan
+    # times at which every realization has the same value (e.g. a prediction decayed to
+    # exactly 0) carry no weight a standard error could give them
+    keep = np.std(curves, axis=0) > 0
+    if np.count_nonzero(keep) < 4:
+        return math.nan, math.nan, math.nan
+    times, curves = np.asarray(times, dtype=float)[keep], curves[:, keep]
+    try:
+        fit, se_log, n_ok = bootstrap_e1(times, curves, waiting_time, n_boot=n_boot, seed=seed)
+    except ValueError:
+        return math.nan, math.nan, math.nan
+    if not fit.success or n_ok < n_boot // 2:
+        return math.nan, math.nan, fit.chi2 / max(fit.dof, 1)
+    return fit.lambda_min, fit.lambda_min * se_log, fit.chi2 / max(fit.dof, 1)
+
+
+def response_measures(results, parameter, n_boot=200, seed=0):
+    """ResponseMeasure of every point of a response result file, by increasing parameter."""
+    out = []
+    for p, point in enumerate(results.points):
+        dyn = point.config.dynamics
+        times = results.dataset("dynamics/times", p)
+        measured = results.rows("dynamics/response", p)
+        if measured.shape[0] == 0:
+            raise TableError(f"{results.path}: point {p} has no converged realization")
+        lmin, lmin_se, chi2 = _fit_lambda_min(times, measured, dyn.waiting_time, n_boot, seed)
+        try:
+            predicted = results.rows("dynamics/response_predicted", p)
+        except KeyError:
+            predicted = np.full_like(measured, np.nan)
+        pred, pred_se, _ = _fit_lambda_min(times, predicted, dyn.waiting_time, n_boot, seed)
+        out.append(ResponseMeasure(float(_parameter_value(parameter, point.config)),
+                                   point.config.model.temperature, int(measured.shape[0]),
+                                   float(dyn.waiting_time), lmin, lmin_se, chi2, pred,
+                                   pred_se))
+    return sorted(out, key=lambda m: m.value)
+
+
+def _is_response(results):
+    dyn = [getattr(p.config, "dynamics", None) for p in results.points]
+    return bool(dyn) and all(d is not None and d.enabled and d.protocol == "response"
+                             for d in dyn)
+
+
+def table_row(path, n_boot=200):
+    """The Table I row of one result file: a Row from the rates of a [linear] sweep, a
+    KMCRow from a response-protocol sweep (module docstring)."""
     import kmc
     try:
         results = kmc.load(path)
     except ResultFileError as exc:
         raise TableError(str(exc)) from None
     parameter, model = swept_parameter(results)
+    if _is_response(results):
+        points = response_measures(results, parameter, n_boot)
+        first, last = points[0], points[-1]
+        return KMCRow(str(path), model, parameter, tuple(points),
+                      change(first.lambda_min, first.lambda_min_se, last.lambda_min,
+                             last.lambda_min_se),
+                      change(first.predicted, first.predicted_se, last.predicted,
+                             last.predicted_se))
     points = point_measures(results, parameter)
     first, last = points[0], points[-1]
     return Row(str(path), model, parameter, tuple(points),
@@ -232,6 +367,17 @@ def _fmt_change(c):
 
 def format_details(row):
     """Per-point measures of one file."""
+    if isinstance(row, KMCRow):
+        lines = [f"{row.path}: {MODEL_NAMES[row.model]}, increasing "
+                 f"{PARAMETER_NAMES[row.parameter]} (KMC response, E1 fit)",
+                 f"  {row.parameter:>8} {'T':>8} {'R':>5} {'t_w':>8}  {'lambda_min KMC':>22} "
+                 f"{'chi2/dof':>8}  {'lambda_min linear':>22}"]
+        for m in row.points:
+            lines.append(f"  {m.value:8.4g} {m.temperature:8.4g} {m.n_used:5d} "
+                         f"{m.waiting_time:8.2g}  {m.lambda_min:10.4g} +- "
+                         f"{m.lambda_min_se:<8.2g} {m.chi2_dof:8.3g}  {m.predicted:10.4g} +- "
+                         f"{m.predicted_se:<8.2g}")
+        return "\n".join(lines)
     lines = [f"{row.path}: {MODEL_NAMES[row.model]}, increasing {PARAMETER_NAMES[row.parameter]}",
              f"  {row.parameter:>8} {'T':>8} {'R':>5}  {'lambda_min':>22}  {'median rate':>22}"]
     for m in row.points:
@@ -241,24 +387,41 @@ def format_details(row):
     return "\n".join(lines)
 
 
-def format_table(rows):
-    """Table I as measured, one row per (model, parameter), with the paper's sign."""
-    head = (f"{'model':<15} {'increase of':<31} {'lambda_min':<22} {'median rate':<22} "
+_ORDER = {("W", "tls"): 0, ("W", "electron"): 1, ("J", "tls"): 2, ("J", "electron"): 3,
+          ("N", "tls"): 4, ("N", "electron"): 5}
+
+
+def _table(rows, titles):
+    head = (f"{'model':<15} {'increase of':<31} {titles[0]:<22} {titles[1]:<22} "
             f"{'paper':<16} flag")
     lines = [head, "-" * len(head)]
-    order = {("W", "tls"): 0, ("W", "electron"): 1, ("J", "tls"): 2, ("J", "electron"): 3,
-             ("N", "tls"): 4, ("N", "electron"): 5}
-    for row in sorted(rows, key=lambda r: order[(r.parameter, r.model)]):
+    for row in sorted(rows, key=lambda r: _ORDER[(r.parameter, r.model)]):
         paper = row.paper
         note = PAPER_NOTES.get((row.model, row.parameter))
         if note:
             paper += f" ({note})"
-        flag = f"DISAGREES ({', '.join(row.disagreements)})" if row.disagreements else ""
         lines.append(f"{MODEL_NAMES[row.model]:<15} {PARAMETER_NAMES[row.parameter]:<31} "
                      f"{_fmt_change(row.lambda_min):<22} {_fmt_change(row.median_rate):<22} "
-                     f"{paper:<16} {flag}".rstrip())
+                     f"{paper:<16} {row.flag}".rstrip())
+    return lines
+
+
+def format_table(rows):
+    """Table I as measured, one row per (model, parameter), with the paper's sign; rows
+    from response files (KMCRow) in a second table, KMC beside the linear prediction."""
+    mf = [r for r in rows if not isinstance(r, KMCRow)]
+    kmc_rows = [r for r in rows if isinstance(r, KMCRow)]
+    lines = []
+    if mf:
+        lines += ["Mean field (linearized rates)"] + _table(mf, ("lambda_min", "median rate"))
+    if kmc_rows:
+        if lines:
+            lines.append("")
+        lines += (["Kinetic Monte Carlo (linear response, lambda_min of the E1 fit)"]
+                  + _table(kmc_rows, ("lambda_min KMC", "lambda_min linear")))
     lines.append("")
     lines.append(f"+ faster, - slower relaxation (larger, smaller rates) from the smallest to the "
                  f"largest parameter; 0 (n.s.): |ln ratio| < {SIGNIFICANCE:g} SE; "
-                 "x = last/first, z = ln(ratio)/SE.")
+                 "x = last/first, z = ln(ratio)/SE; not reproduced: the paper claims a sign "
+                 "that is not significant (0) or undetermined (?) here.")
     return "\n".join(lines)

@@ -192,3 +192,108 @@ def test_cli_errors_are_one_line(tmp_path, tls_w, capsys):
     proc = cli("table1", str(tmp_path / "missing.h5"))   # and once through the interpreter
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == f"analysis: {tmp_path / 'missing.h5'}: no such file"
+
+
+# --- "not reproduced" and Table I by kinetic Monte Carlo ----------------------------------
+
+
+def test_not_reproduced_flag_where_the_paper_claims_a_sign():
+    ns, unknown = Change(1.1, 0.1, 1.0, "0"), Change(math.nan, math.nan, math.nan, "?")
+    agree = Change(0.5, -0.7, 0.1, "-")
+    row = Row("x.h5", "electron", "J", (), ns, unknown)      # paper: -
+    assert row.not_reproduced == ("lambda_min", "median")
+    assert "not reproduced (lambda_min, median)" in format_table([row])
+    row = Row("x.h5", "electron", "J", (), agree, ns)
+    assert row.not_reproduced == ("median",) and row.flag == "not reproduced (median)"
+    assert Row("x.h5", "electron", "J", (), agree, agree).flag == ""
+    # the paper calls its TLS size effect negligible: no significant sign is expected
+    assert Row("x.h5", "tls", "N", (), ns, ns).not_reproduced == ()
+
+
+def _e1_curves(rng, lambda_min, k, noise, times, t_w):
+    from analysis.response import pulse_e1_form
+    truth = pulse_e1_form(times, t_w, lambda_min, 10.0, c=2.0)
+    return truth[None, :] + rng.normal(0, noise, (k, times.size))
+
+
+def test_kmc_lambda_min_fit_recovers_the_cut_off_and_its_direction():
+    """Per-realization curves of the pulse E1 form with lambda_min = 1e-6 and 1e-4 (a long
+    pulse, t_w >> 1/lambda_min, as in runs/table1_kmc_*.toml) and independent noise: each
+    fitted lambda_min is within 4 bootstrap SE of the truth, and the change between the two
+    points is significant with the right sign (+, faster)."""
+    rng = np.random.default_rng(21)
+    times = np.logspace(-1, 9, 41)
+    fits = []
+    for lmin in (1e-6, 1e-4):
+        curves = _e1_curves(rng, lmin, 8, 0.02, times, 1e12)
+        value, se, chi2 = table1._fit_lambda_min(times, curves, 1e12, 60, 0)
+        assert np.isfinite(se) and 0 < se < 0.5 * value
+        assert abs(value - lmin) < 4 * se
+        fits.append((value, se))
+    c = change(fits[0][0], fits[0][1], fits[1][0], fits[1][1])
+    assert c.sign == "+" and c.ratio == pytest.approx(100, rel=0.5)
+
+
+def test_kmc_lambda_min_is_undetermined_without_a_cut_off_in_the_window():
+    """A pulse far shorter than 1/lambda_min leaves too little signal at t ~ 1/lambda_min:
+    the fit runs to its bound or its bootstrap is too wide, and the table says '?' rather
+    than a number."""
+    rng = np.random.default_rng(22)
+    times = np.logspace(-1, 9, 41)
+    curves = _e1_curves(rng, 1e-12, 8, 0.02, times, 1e1)
+    value, se, _ = table1._fit_lambda_min(times, curves, 1e1, 60, 0)
+    assert not (np.isfinite(value) and np.isfinite(se) and se < value)
+
+
+RESPONSE_SWEEP = """
+[model]
+name = "tls"
+N = 10
+[disorder]
+J = 1.0
+delta0_min = 0.3
+delta0_max = 1.0
+[dynamics]
+method = "kmc"
+protocol = "response"
+pulse_strength = 0.05
+waiting_time = 1e4
+t_min = 0.1
+t_max = 1e4
+n_times = 13
+replicas = 8
+[ensemble]
+realizations = 4
+seed = 5
+workers = 1
+[output]
+figures = false
+flush_seconds = 0.0
+[sweep]
+mode = "zip"
+"disorder.W" = [1.0, 4.0]
+"dynamics.pulse_strength" = [0.05, 0.2]
+W_over_T = 10
+"""
+
+
+def test_response_sweep_gives_a_kmc_row_beside_the_mean_field_table(tmp_path, tls_w):
+    """A response-protocol sweep (the pulse scaled with T along W) enters Table I as a KMC
+    row: one ResponseMeasure per point with the fitted KMC and linear lambda_min, printed
+    in a second table under the mean-field one; the CLI prints both."""
+    cfg = config_module.loads(RESPONSE_SWEEP)
+    path = tmp_path / "kmc_w.h5"
+    run(cfg, out=path, progress=False, figures=False)
+    row = table_row(path, n_boot=40)
+    assert isinstance(row, table1.KMCRow) and (row.model, row.parameter) == ("tls", "W")
+    assert [m.value for m in row.points] == [1.0, 4.0]
+    assert all(m.n_used == 4 and m.waiting_time == 1e4 for m in row.points)
+    # the linear prediction is deterministic given the realization: its fit is defined
+    assert all(np.isfinite(m.predicted) for m in row.points)
+    text = format_table([table_row(tls_w), row])
+    assert text.index("Mean field") < text.index("Kinetic Monte Carlo")
+    assert "lambda_min KMC" in text and "lambda_min linear" in text
+    out = subprocess.run([sys.executable, "-m", "analysis", "table1", "--details", str(path)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "KMC response, E1 fit" in out.stdout

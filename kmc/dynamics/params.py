@@ -194,9 +194,6 @@ class DynamicsParams:
              self.anneal_temperature)
         if self.protocol == "response":
             need(self.method == "kmc", "method", "protocol 'response' needs 'kmc'", self.method)
-            need(self.acceleration == "off", "acceleration",
-                 "protocol 'response' runs without acceleration (not validated there)",
-                 self.acceleration)
             need(self.waiting_time > 0, "waiting_time", "protocol 'response' needs t_w > 0",
                  self.waiting_time)
             need(self.pulse_strength > 0 or self.temperature_step != 0, "pulse_strength",

@@ -15,6 +15,7 @@ replica r then has its own children of the DYNAMICS seed: (0, r) for its aging a
 shared by its perturbed and its twin trajectory.
 """
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -120,17 +121,21 @@ def rate_setup(system, params):
     return pair_prefactors(r, params.xi, params.gamma0), pairs
 
 
-def make_engine(system, params, prefactors, pairs, bias=None):
+def make_engine(system, params, prefactors, pairs, bias=None, accelerate=None):
     """The kinetic engine of the system's model at params.temperature; wrapped in an
-    Accelerator (kmc.dynamics.acceleration) when params.acceleration is on, except for
-    the pulse phase (``bias`` given), which always runs exactly."""
+    Accelerator (kmc.dynamics.acceleration) when params.acceleration is on and
+    ``accelerate`` (default: ``bias is None``) is true. The pulse protocol's strong pulse
+    (``bias`` given) runs exactly; the response protocol accelerates its weak pulse too,
+    which lasts up to 1/lambda_min when lambda_min is to be measured."""
     if system.model == "tls":
         engine = TLSEngine(system, params.temperature, prefactors, bias=bias,
                            window=params.window, kernel=params.kernel)
     else:
         engine = ElectronEngine(system, params.temperature, pairs, prefactors,
                                 site_energies=bias, window=params.window, kernel=params.kernel)
-    if params.acceleration != "off" and bias is None:
+    if accelerate is None:
+        accelerate = bias is None
+    if params.acceleration != "off" and accelerate:
         return Accelerator(engine, AccelerationSettings(
             executions=float(params.acceleration_executions)))
     return engine
@@ -312,9 +317,10 @@ def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, r
     else:
         phase, state = 1, engine.new_state(initial)
     if pulse is not None:
-        pulse_grid = np.array([pulse[1]])
-        pulse_out = {"energy": np.zeros(1), "excitations": np.zeros(1),
-                     "config": np.zeros((1, engine.n_sites), dtype=np.int8)}
+        pulse_grid = phase_grid(pulse[0], pulse[1], times[0])
+        pulse_out = {"energy": np.zeros(pulse_grid.size),
+                     "excitations": np.zeros(pulse_grid.size),
+                     "config": np.zeros((pulse_grid.size, engine.n_sites), dtype=np.int8)}
     while state is not None:
         if phase == 0:
             done = pulse[0].advance(state, pulse_grid, rng, chunk_trials, pulse_out)
@@ -333,6 +339,19 @@ def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, r
                 state = None
         if after_chunk is not None:
             after_chunk(phase, state)
+
+
+def phase_grid(engine, t_end, t_first):
+    """Sampling grid of a phase that only needs its state at ``t_end`` (pulse, aging).
+
+    An exact engine: [t_end]. An Accelerator schedules its scale updates on the grid it is
+    given (kmc.dynamics.acceleration), so it gets a log grid from min(t_first, t_end) to
+    t_end, one point per decade; the points in between are recorded and discarded.
+    """
+    if not isinstance(engine, Accelerator) or not t_end > t_first:
+        return np.array([float(t_end)])
+    decades = math.log10(t_end / t_first)
+    return np.geomspace(t_first, t_end, max(2, int(math.ceil(decades)) + 1))
 
 
 def _replica_rng(dynamics_rng, kind, replica):
@@ -373,18 +392,18 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
     base = system.bias if model == "tls" else system.site_energies
     engine = make_engine(system, params, prefactors, pairs)
     hot = dataclasses.replace(params, temperature=params.temperature + params.temperature_step)
-    pulse = (make_engine(system, hot, prefactors, pairs, bias=base + params.pulse_strength * g),
-             params.waiting_time)
+    pulse = (make_engine(system, hot, prefactors, pairs, bias=base + params.pulse_strength * g,
+                         accelerate=True), params.waiting_time)
     dyn_rng = seeding.stream(seed, point, realization, seeding.DYNAMICS)
     times = params.times()
-    aging_grid = np.array([params.aging_time])
+    aging_grid = phase_grid(engine, params.aging_time, times[0])
     totals = np.zeros(N_COUNTERS, dtype=np.int64)
     runs = {name: {"energy": np.zeros((n_rep, times.size)),
                    "excitations": np.zeros((n_rep, times.size)),
                    "config": np.zeros((n_rep, times.size, n), dtype=np.int8)}
             for name in ("perturbed", "twin")}
-    aged = {"energy": np.zeros(1), "excitations": np.zeros(1),
-            "config": np.zeros((1, n), dtype=np.int8)}
+    aged = {"energy": np.zeros(aging_grid.size), "excitations": np.zeros(aging_grid.size),
+            "config": np.zeros((aging_grid.size, n), dtype=np.int8)}
     # the recorded configuration is x = 2 S (TLS) or n; the engines start from S or n
     to_state = (lambda x: 0.5 * x.astype(float)) if model == "tls" else (lambda x: x.copy())
     starts = np.zeros((n_rep, n))
@@ -392,7 +411,7 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
         if params.aging_time > 0:
             run_replica(engine, None, prepared, aging_grid, _replica_rng(dyn_rng, 0, r),
                         params.chunk_trials, aged, totals)
-            start = to_state(aged["config"][0])
+            start = to_state(aged["config"][-1])
         else:
             start = prepared
         starts[r] = 2.0 * start if model == "tls" else start
