@@ -212,7 +212,10 @@ def fit_e1(times, values, errors, waiting_time, lambda_max=None, bounds=None):
         if lambda_max is None and p[1] <= p[0] + 1e-6:
             return np.full(t.size, 1e6)
         s, _, _ = shape(p)
-        return w * (y + _best_amplitude(s, y, w) * s)
+        with np.errstate(over="ignore", invalid="ignore"):
+            r = w * (y + _best_amplitude(s, y, w) * s)
+        # a shape that overflows the weights is as bad a fit as the guard above
+        return r if np.all(np.isfinite(r)) else np.full(t.size, 1e6)
 
     grid = np.linspace(llo, lhi, 25)
     if lambda_max is None:
@@ -232,7 +235,7 @@ def fit_e1(times, values, errors, waiting_time, lambda_max=None, bounds=None):
 
 
 def bootstrap_e1(times, curves, waiting_time, lambda_max=None, n_boot=200, seed=0,
-                 bounds=None):
+                 bounds=None, errors=None):
     """lambda_min of the realization mean with a bootstrap error over realizations.
 
     Parameters
@@ -241,6 +244,10 @@ def bootstrap_e1(times, curves, waiting_time, lambda_max=None, n_boot=200, seed=
     curves : (K, T) float -- per-realization P(t) (K >= 2 realizations)
     waiting_time, lambda_max, bounds : as in ``fit_e1``
     n_boot : int -- resamples (fixed ``seed``)
+    errors : (T,) float or None -- fixed weights 1/errors for every fit (e.g. the KMC
+        standard errors when fitting the deterministic linear prediction, whose spread over
+        realizations would give the late, nearly vanishing times absurd weights); None:
+        the standard error of each sample's mean
 
     Returns
     -------
@@ -254,12 +261,16 @@ def bootstrap_e1(times, curves, waiting_time, lambda_max=None, n_boot=200, seed=
     if k < 2:
         raise ValueError(f"curves: need >= 2 realizations for a bootstrap, got {k}")
     mean, se = mean_sem(curves)
+    if errors is not None:
+        se = np.asarray(errors, dtype=float)
     fit = fit_e1(times, mean, se, waiting_time, lambda_max, bounds)
     rng = np.random.default_rng(seed)
     logs = []
     for _ in range(n_boot):
         sample = curves[rng.integers(0, k, k)]
         m, s = mean_sem(sample)
+        if errors is not None:
+            s = se
         if not np.all(s > 0):
             continue
         f = fit_e1(times, m, s, waiting_time, lambda_max, bounds)

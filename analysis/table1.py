@@ -59,7 +59,8 @@ Phi the 1/lambda relaxation on [lambda_min, lambda_max]) and lambda_min is the f
 edge, its standard error the bootstrap over realizations (``analysis.response.bootstrap_e1``,
 SE of ln lambda_min, so the SE of lambda_min is lambda_min times it). The same fit of the
 linear prediction stored beside it (same F, g, t_w, temperature, pairs) gives the predicted
-lambda_min with the same estimator, so that the two columns differ only by the dynamics.
+lambda_min with the same estimator and the same weights (the KMC standard errors), so
+that the two columns differ only by the dynamics.
 The change and its sign are taken as above. The cut-off is only measurable when the
 pulse lasts up to about 1/lambda_min and the grid reaches beyond it (the run files
 ``runs/table1_kmc_*.toml`` do); a fit that runs to its search bound gives ``?``.
@@ -282,22 +283,26 @@ def point_measures(results, parameter):
     return sorted(out, key=lambda m: m.value)
 
 
-def _fit_lambda_min(times, curves, waiting_time, n_boot, seed):
+def _fit_lambda_min(times, curves, waiting_time, n_boot, seed, errors=None):
     """(lambda_min, SE, chi2/dof) of the E1 fit of (K, T) per-realization curves; NaN where
-    the fit or its bootstrap does not determine lambda_min."""
+    the fit or its bootstrap does not determine lambda_min. ``errors`` (T,): fixed weights
+    (the linear prediction is fitted with the KMC's standard errors, so both columns use
+    one estimator with one set of weights); None: the curves' own standard errors."""
     from .response import bootstrap_e1
     curves = np.asarray(curves, dtype=float)
     curves = curves[np.all(np.isfinite(curves), axis=1)]
     if curves.shape[0] < 2:
         return math.nan, math.nan, math.nan
-    # times at which every realization has the same value (e.g. a prediction decayed to
-    # exactly 0) carry no weight a standard error could give them
-    keep = np.std(curves, axis=0) > 0
+    # times at which every realization has the same value (e.g. before the first event)
+    # carry no weight a standard error could give them
+    spread = np.std(curves, axis=0) if errors is None else np.asarray(errors, dtype=float)
+    keep = np.isfinite(spread) & (spread > 0)
     if np.count_nonzero(keep) < 4:
         return math.nan, math.nan, math.nan
     times, curves = np.asarray(times, dtype=float)[keep], curves[:, keep]
     try:
-        fit, se_log, n_ok = bootstrap_e1(times, curves, waiting_time, n_boot=n_boot, seed=seed)
+        fit, se_log, n_ok = bootstrap_e1(times, curves, waiting_time, n_boot=n_boot, seed=seed,
+                                         errors=None if errors is None else spread[keep])
     except ValueError:
         return math.nan, math.nan, math.nan
     if not fit.success or n_ok < n_boot // 2:
@@ -319,7 +324,10 @@ def response_measures(results, parameter, n_boot=200, seed=0):
             predicted = results.rows("dynamics/response_predicted", p)
         except KeyError:
             predicted = np.full_like(measured, np.nan)
-        pred, pred_se, _ = _fit_lambda_min(times, predicted, dyn.waiting_time, n_boot, seed)
+        kmc_se = np.std(measured, axis=0, ddof=1) / math.sqrt(measured.shape[0]) \
+            if measured.shape[0] > 1 else None
+        pred, pred_se, _ = _fit_lambda_min(times, predicted, dyn.waiting_time, n_boot, seed,
+                                           errors=kmc_se)
         out.append(ResponseMeasure(float(_parameter_value(parameter, point.config)),
                                    point.config.model.temperature, int(measured.shape[0]),
                                    float(dyn.waiting_time), lmin, lmin_se, chi2, pred,
