@@ -58,7 +58,8 @@ class DynamicsResult:
         events_unaccelerated (the estimate of the events without temporal acceleration;
         equal to events when it is off)
     replica_counters : (R, 3) float or None, per trajectory: events, trials, estimated
-        events without acceleration (method kmc)
+        events without acceleration (method kmc; response protocol: per replica, summed
+        over its aging, perturbed and twin trajectories)
     response : ResponseRecord or None, the per-replica record of the response protocol
         (the curves above are then those of its perturbed ensemble)
     """
@@ -371,35 +372,44 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
                                      params.mc_equilibration_sweeps, params.mc_sampling_sweeps)
     mf, mf_ok = _mean_field(system, params, mean_field, seed, point, realization)
     base = system.bias if model == "tls" else system.site_energies
+    # aging and both relaxations: accelerated when params.acceleration is on (a fresh
+    # acceleration state per trajectory); t_w: exact for both ensembles, so that the twin
+    # differs from the perturbed trajectory by the perturbation only
     engine = make_engine(system, params, prefactors, pairs)
     hot = dataclasses.replace(params, temperature=params.temperature + params.temperature_step)
     pulse = (make_engine(system, hot, prefactors, pairs, bias=base + params.pulse_strength * g),
              params.waiting_time)
+    twin_pulse = (engine if params.acceleration == "off" else
+                  make_engine(system, params, prefactors, pairs, bias=base),
+                  params.waiting_time)
     dyn_rng = seeding.stream(seed, point, realization, seeding.DYNAMICS)
     times = params.times()
-    aging_grid = np.array([params.aging_time])
+    aging_grid = _aging_grid(params, params.aging_time)
     totals = np.zeros(N_COUNTERS, dtype=np.int64)
+    per_replica = np.zeros((n_rep, 3))
     runs = {name: {"energy": np.zeros((n_rep, times.size)),
                    "excitations": np.zeros((n_rep, times.size)),
                    "config": np.zeros((n_rep, times.size, n), dtype=np.int8)}
             for name in ("perturbed", "twin")}
-    aged = {"energy": np.zeros(1), "excitations": np.zeros(1),
-            "config": np.zeros((1, n), dtype=np.int8)}
+    aged = {"energy": np.zeros(aging_grid.size), "excitations": np.zeros(aging_grid.size),
+            "config": np.zeros((aging_grid.size, n), dtype=np.int8)}
     # the recorded configuration is x = 2 S (TLS) or n; the engines start from S or n
     to_state = (lambda x: 0.5 * x.astype(float)) if model == "tls" else (lambda x: x.copy())
     starts = np.zeros((n_rep, n))
     for r in range(n_rep):
         if params.aging_time > 0:
             run_replica(engine, None, prepared, aging_grid, _replica_rng(dyn_rng, 0, r),
-                        params.chunk_trials, aged, totals)
-            start = to_state(aged["config"][0])
+                        params.chunk_trials, aged, totals, replica_counters=per_replica[r])
+            start = to_state(aged["config"][-1])
         else:
             start = prepared
         starts[r] = 2.0 * start if model == "tls" else start
-        for name, first in (("perturbed", pulse), ("twin", (engine, params.waiting_time))):
+        for name, first in (("perturbed", pulse), ("twin", twin_pulse)):
             out = {key: runs[name][key][r] for key in runs[name]}
             run_replica(engine, first, start, times, _replica_rng(dyn_rng, 1, r),
-                        params.chunk_trials, out, totals)
+                        params.chunk_trials, out, totals, replica_counters=per_replica[r])
+    counters = counter_totals(totals)
+    counters["events_unaccelerated"] = float(per_replica[:, 2].sum())
     configs = runs["perturbed"]["config"]
     x, x_twin = configs.astype(float), runs["twin"]["config"].astype(float)
     energy = replica_curve(runs["perturbed"]["energy"])
@@ -411,7 +421,19 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
         model, "kmc", times, energy, Curve(energy.mean - equilibrium.energy, energy.stderr),
         exc, Curve(exc.mean - equilibrium.excitations, exc.stderr),
         deviation_curve(configs, equilibrium.occupation), replica_curve(x), equilibrium, mf,
-        None, n_rep, counter_totals(totals), mf_ok, response=record)
+        None, n_rep, counters, mf_ok, per_replica, response=record)
+
+
+def _aging_grid(params, aging_time):
+    """Sampling grid of a replica's aging (only its last configuration is kept).
+
+    Without acceleration the single point ``aging_time``. With it, ``t_min`` is added in
+    front: the acceleration schedule runs from the grid's first point to its last
+    (kmc.dynamics.acceleration), so a one-point grid would never scale a process.
+    """
+    if params.acceleration != "off" and aging_time > params.t_min:
+        return np.array([params.t_min, aging_time])
+    return np.array([aging_time])
 
 
 def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok):
