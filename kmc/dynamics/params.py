@@ -16,6 +16,9 @@ HOP_ENERGIES = ("pair", "kmc", "mean_field")
 KERNELS = ("fast", "reference")
 PROTOCOLS = ("quench", "pulse", "state", "response")
 ACCELERATIONS = ("off", "quasi_equilibrium")
+AGINGS = ("fixed", "until_stationary")
+# until_stationary: each further aging is this many times longer than the last
+AGING_GROWTH = 10.0
 
 
 def check_kernel(key, value):
@@ -61,8 +64,20 @@ class DynamicsParams:
         J; 0 = no step). At least one of pulse_strength and temperature_step is nonzero.
     aging_time : float
         response: each replica first evolves at T for this time from the common annealed
-        state (>= 0; choose it well beyond waiting_time + t_max so that the twin's drift over
-        the window is negligible, which the result lets one measure).
+        state (>= 0; the first one tried with aging = "until_stationary"). The twin's drift
+        over the window is measured and stored either way (kmc.dynamics.stationarity).
+    aging : "fixed" or "until_stationary"
+        response: fixed ages every replica for ``aging_time``. until_stationary measures the
+        twin ensemble's own drift over the window after each aging (kmc.dynamics.stationarity)
+        and, while it is resolved and above ``stationarity_tolerance`` times the response
+        signal, ages again from the common state AGING_GROWTH = 10 times longer (up to
+        ``aging_time_max``) and reruns both ensembles. Both modes store and report the
+        measured drift; fixed is the default because every further aging costs a full run.
+    aging_time_max : float
+        response, until_stationary: the longest aging tried (>= aging_time).
+    stationarity_tolerance : float
+        response: the drift is negligible when its 2-SE upper bound is at most this fraction
+        of the response signal max_t |P(t)| (> 0).
     anneal_temperature : float
         response: the static-MC anneal of the common state starts here (units of J, > 0)
         and goes down to T in ``mc_preparation_sweeps`` sweeps.
@@ -123,6 +138,12 @@ class DynamicsParams:
                                    "finite, T + dT > 0")
     aging_time: float = _key(0.0, "response: aging of each replica at T before t_w",
                              ">= 0, finite")
+    aging: str = _key("fixed", "response: fixed aging time, or aged until the twin's "
+                      "drift is negligible", "one of 'fixed', 'until_stationary'")
+    aging_time_max: float = _key(1e8, "response, until_stationary: longest aging",
+                                 ">= aging_time, finite")
+    stationarity_tolerance: float = _key(0.1, "response: accepted twin drift over the "
+                                         "window, fraction of the signal", "> 0, finite")
     anneal_temperature: float = _key(2.0, "response: anneal start temperature, units of J",
                                      "> 0, finite")
     initial_state: tuple | None = field(default=None, metadata={
@@ -194,6 +215,14 @@ class DynamicsParams:
         need(self.aging_time >= 0, "aging_time", "must be >= 0", self.aging_time)
         need(self.anneal_temperature > 0, "anneal_temperature", "must be > 0",
              self.anneal_temperature)
+        need(self.aging in AGINGS, "aging", f"expected one of {AGINGS}", self.aging)
+        need(self.stationarity_tolerance > 0, "stationarity_tolerance", "must be > 0",
+             self.stationarity_tolerance)
+        if self.aging == "until_stationary":
+            need(self.aging_time > 0, "aging_time", "aging 'until_stationary' needs "
+                 "aging_time > 0", self.aging_time)
+            need(self.aging_time_max >= self.aging_time, "aging_time_max",
+                 "must be >= aging_time", (self.aging_time_max, self.aging_time))
         if self.protocol == "response":
             need(self.method == "kmc", "method", "protocol 'response' needs 'kmc'", self.method)
             need(self.waiting_time > 0, "waiting_time", "protocol 'response' needs t_w > 0",
@@ -216,6 +245,16 @@ class DynamicsParams:
         if self.initial_state is not None:
             object.__setattr__(self, "initial_state",
                                tuple(float(v) for v in np.ravel(self.initial_state)))
+
+    def aging_times(self):
+        """Aging times the response protocol tries, in order: aging_time alone (fixed), or
+        aging_time, AGING_GROWTH times that, ... up to aging_time_max (the last one clamped
+        to it)."""
+        out = [float(self.aging_time)]
+        if self.aging == "until_stationary":
+            while out[-1] < self.aging_time_max:
+                out.append(min(float(self.aging_time_max), out[-1] * AGING_GROWTH))
+        return out
 
     def times(self):
         """(n_times,) log-spaced sampling times from t_min to t_max."""
