@@ -756,3 +756,84 @@ def test_aging_keys_are_checked():
     p = DynamicsParams(temperature=0.1, aging="until_stationary", aging_time=10.0,
                        aging_time_max=3e3)
     assert p.aging_times() == [10.0, 100.0, 1000.0, 3000.0]
+
+
+# --- checkpoints of the response protocol -------------------------------------------------
+
+
+class _Killed(Exception):
+    pass
+
+
+def _response_checkpoint_case(case):
+    from kmc.dynamics.params import DynamicsParams
+    common = dict(protocol="response", pulse_strength=0.5, waiting_time=3.0, t_min=0.1,
+                  n_times=6, chunk_trials=50,
+                  checkpoint_interval=0.0, mc_preparation_sweeps=50,
+                  mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
+    if case == "electron":
+        system = ElectronSystem.random(np.random.default_rng(2), 12)
+        return system, DynamicsParams(temperature=0.3, xi=0.3, hop_cutoff=3.0, t_max=100.0,
+                                      replicas=3, aging_time=20.0, temperature_step=0.1,
+                                      **common)
+    # accelerated, and aged until stationary: the planted drift is resolved after the
+    # first aging, so a second one is tried (each checkpointed)
+    system = _planted_drift_system()
+    return system, DynamicsParams(temperature=0.5, a=10.0, t_max=10.0, replicas=60,
+                                  aging_time=1.0, aging="until_stationary",
+                                  aging_time_max=1e3, stationarity_tolerance=1e-3,
+                                  acceleration="quasi_equilibrium",
+                                  acceleration_executions=10.0,
+                                  **dict(common, chunk_trials=2000))
+
+
+def _assert_same_response(a, b):
+    for name in ("projection", "twin_projection", "energy", "twin_energy", "starts",
+                 "prepared", "pattern"):
+        np.testing.assert_array_equal(getattr(a.response, name), getattr(b.response, name))
+    assert a.response.aging_time == b.response.aging_time
+    assert a.response.aging_attempts == b.response.aging_attempts
+    assert a.response.drift_checks == b.response.drift_checks
+    assert a.counters == b.counters
+    np.testing.assert_array_equal(a.replica_counters, b.replica_counters)
+    np.testing.assert_array_equal(a.occupation.mean, b.occupation.mean)
+
+
+@pytest.mark.filterwarnings("ignore:response, point")
+@pytest.mark.parametrize("case", ["tls", "electron"])
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
+def test_response_resume_equals_continuous_run(case, fraction, tmp_path, monkeypatch):
+    """An interrupted response run (killed between kernel chunks: in an aging, a t_w phase
+    or a relaxation, of any replica and aging try) resumed from its checkpoint gives bit
+    for bit the result of the uninterrupted run: records, aging used, drift, counters."""
+    from kmc.dynamics import run, simulate
+    system, params = _response_checkpoint_case(case)
+    mf = np.zeros(system.n_sites)
+    calls = {"n": 0}
+
+    def count():
+        calls["n"] += 1
+
+    monkeypatch.setattr(run, "_after_chunk", count)
+    continuous = simulate(system, params, seed=4, mean_field=mf)
+    total = calls["n"]
+    assert total > 30
+    path = tmp_path / "run.ckpt"
+    stop_after = max(3, int(fraction * total))
+
+    def kill():
+        calls["n"] += 1
+        if calls["n"] == stop_after:
+            raise _Killed
+
+    calls["n"] = 0
+    monkeypatch.setattr(run, "_after_chunk", kill)
+    with pytest.raises(_Killed):
+        simulate(system, params, seed=4, checkpoint=path, mean_field=mf)
+    assert path.exists()
+    monkeypatch.setattr(run, "_after_chunk", None)
+    resumed = simulate(system, params, seed=4, checkpoint=path, mean_field=mf)
+    _assert_same_response(continuous, resumed)
+    assert not path.exists()
+    if case == "tls":
+        assert continuous.response.aging_attempts > 1

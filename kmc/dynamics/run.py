@@ -452,13 +452,8 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
                 resumed_rng = None
 
                 def after_chunk(phase, state, r=r, stage=stage, rng=rng):
-                    if saver is not None and saver.due():
-                        if state is not None:
-                            saver.save(r, 2 * stage + phase, state.arrays(), out, rng)
-                        elif stage + 1 < len(_STAGES) or r + 1 < n_rep:
-                            # between trajectories: the next one starts on a fresh stream
-                            nxt = (r, stage + 1) if stage + 1 < len(_STAGES) else (r + 1, 0)
-                            saver.save(nxt[0], 2 * nxt[1], None, out, rng)
+                    if saver is not None and state is not None and saver.due():
+                        saver.save(r, 2 * stage + phase, state.arrays(), out, rng)
                     if progress is not None:
                         progress(r, n_rep, float(times[-1]) if state is None
                                  else float(state.scalars[0]))
@@ -478,6 +473,11 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
                                 params.chunk_trials, rows, out["totals"], resume,
                                 after_chunk, counters)
                 resume = None
+                if saver is not None and saver.due() and (stage + 1 < len(_STAGES)
+                                                          or r + 1 < n_rep):
+                    # between trajectories (this one recorded): the next starts afresh
+                    nxt = (r, stage + 1) if stage + 1 < len(_STAGES) else (r + 1, 0)
+                    saver.save(nxt[0], 2 * nxt[1], None, out, rng)
         position = (0, 0)
         checks = _drift_checks(params, out, g)
         if (params.aging == "until_stationary" and any(c.drifting for c in checks)
