@@ -184,6 +184,10 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         if system.model == "electron":
             initial = initial.astype(np.int8)
     prefactors, pairs = rate_setup(system, params)
+    if system.model == "electron" and params.method in ("kmc", "meanfield") \
+            and params.protocol != "response":     # the response protocol checks its own
+        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi, run_time(params),
+                         params.gamma0)
     if params.protocol == "response":
         return _simulate_response(system, params, prefactors, pairs, mean_field, seed, point,
                                   realization, checkpoint, progress)
@@ -200,6 +204,17 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
                                    mf_ok, prep_rng)
     return _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
                          prep_rng, seed, point, realization, checkpoint, progress)
+
+
+def run_time(params):
+    """Longest time a trajectory of the run covers (units of 1/Gamma0 or 1/(a J^3)): the
+    pulse's t_w plus t_max, and for the response protocol the longest aging in front."""
+    total = params.t_max
+    if params.protocol in ("pulse", "response"):
+        total += params.waiting_time
+    if params.protocol == "response":
+        total += params.aging_times()[-1]
+    return total
 
 
 def _mean_field(system, params, mean_field, seed, point, realization):
@@ -383,8 +398,8 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
     n, n_rep, model = system.n_sites, params.replicas, system.model
     schedule = params.aging_times()
     if model == "electron":
-        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi,
-                         schedule[-1] + params.waiting_time + params.t_max, params.gamma0)
+        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi, run_time(params),
+                         params.gamma0)
     prep_rng = seeding.stream(seed, point, realization, seeding.PREPARATION)
     g = pulse_pattern(prep_rng, n, 1.0)
     prepared = annealed_state(system, params.temperature, prep_rng,
