@@ -288,10 +288,18 @@ def dataset_info(name, model):
         "dynamics/aging_stationary": ("1", "1 if the twin's drift was bounded below "
                                            "stationarity_tolerance times the signal, else 0 "
                                            "(kmc.dynamics.stationarity)"),
-        "comparison/times": (time, "sample times of the comparison"),
-        "comparison/simulated": ("1", "simulated |dx|(t), mean over realizations"),
+        # comparison/: |dx| against the static-MC baseline at T, an equilibrium assumed, not
+        # measured (a glass at T << J need not reach it; docs/model.md section 4); kept for
+        # older files and labelled, the measured-baseline comparisons are analysis.compare
+        # and the response protocol's twin
+        "comparison/times": (time, "sample times of the comparison against the assumed "
+                                   "static-MC equilibrium"),
+        "comparison/simulated": ("1", "simulated |dx|(t) against the static-MC baseline at T "
+                                      "(an assumed equilibrium the glass need not reach), "
+                                      "mean over realizations"),
         "comparison/simulated_se": ("1", "standard error of comparison/simulated"),
-        "comparison/predicted": ("1", "linear prediction of the replica-averaged estimator"),
+        "comparison/predicted": ("1", "linear prediction of the replica-averaged estimator "
+                                      "around the assumed static-MC baseline"),
         "comparison/predicted_se": ("1", "standard error of comparison/predicted"),
         "comparison/predicted_raw": ("1", "noiseless prediction sum_i |c_i| e^(-lambda t)"),
         "comparison/log": ("1", "logarithmic form of the prediction"),
