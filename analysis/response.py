@@ -44,6 +44,7 @@ import numpy as np
 import scipy.optimize
 
 from analysis.relaxation import e1_form
+from kmc.dynamics.stationarity import twin_drift  # noqa: F401  (the one definition, in kmc)
 from kmc.statistics import mean_sem
 
 # Robust bootstrap spread: 1.4826 MAD is the standard deviation of a normal sample, and is
@@ -114,24 +115,6 @@ def combine(estimates):
         return estimates[0]
     mean, se = mean_sem(np.stack([e.mean for e in estimates]))
     return Estimate(mean, se, len(estimates))
-
-
-def twin_drift(values):
-    """Drift of the prepared state over the window, from the twin ensemble alone.
-
-    Parameters
-    ----------
-    values : (R, T) float
-        Per-replica observable of the twin (energy, or a projection) on the time grid.
-
-    Returns
-    -------
-    drift, stderr : float
-        mean_r [v_r(t_last) - v_r(t_first)] and its standard error over replicas.
-    """
-    v = np.asarray(values, dtype=float)
-    mean, se = mean_sem(v[:, -1] - v[:, 0])
-    return float(mean), float(se)
 
 
 # --- the E1 form and its fit --------------------------------------------------------------

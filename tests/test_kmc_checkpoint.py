@@ -33,7 +33,8 @@ PARAMS = {
                           mc_equilibration_sweeps=20, mc_sampling_sweeps=50),
     "electron": DynamicsParams(temperature=0.3, xi=0.3, t_min=0.1, t_max=1e3, n_times=12,
                                replicas=3, chunk_trials=100, checkpoint_interval=0.0,
-                               mc_equilibration_sweeps=20, mc_sampling_sweeps=50),
+                               mc_equilibration_sweeps=20, mc_sampling_sweeps=50,
+                               hop_cutoff=10.0),    # every pair: passes check_hop_cutoff
     "pulse": DynamicsParams(temperature=0.3, protocol="pulse", pulse_strength=1.0,
                             waiting_time=300.0, t_min=1.0, t_max=1e4, n_times=12, replicas=3,
                             chunk_trials=100, checkpoint_interval=0.0,

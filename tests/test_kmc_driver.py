@@ -59,8 +59,10 @@ def test_quench_from_infinite_temperature_relaxes_to_stationary():
 
 def test_kmc_result_has_baselines_and_counters():
     system = ElectronSystem.random(np.random.default_rng(3), 10)
+    # hop_cutoff 10: every pair (a cut-off must pass check_hop_cutoff over the run)
     params = DynamicsParams(temperature=0.3, xi=0.5, t_min=0.1, t_max=10.0, n_times=5,
-                            replicas=5, mc_equilibration_sweeps=50, mc_sampling_sweeps=100)
+                            replicas=5, mc_equilibration_sweeps=50, mc_sampling_sweeps=100,
+                            hop_cutoff=10.0)
     res = simulate(system, params, seed=2)
     assert res.times.shape == (5,) and res.occupation.mean.shape == (5, 10)
     assert res.equilibrium.source == "static_mc" and res.mean_field.source == "mean_field"

@@ -212,9 +212,10 @@ def test_kmc_matches_master_equation_larger_systems(model):
                                 mc_sampling_sweeps=200)
     else:
         system = small_electron(42, n=12 if full else 10)
+        # hop_cutoff 10: every pair (a cut-off must pass check_hop_cutoff over the run)
         params = DynamicsParams(temperature=0.25, xi=0.5, t_min=0.1, t_max=300.0, n_times=10,
                                 replicas=16000 if full else 4000, mc_equilibration_sweeps=100,
-                                mc_sampling_sweeps=200)
+                                mc_sampling_sweeps=200, hop_cutoff=10.0)
     kmc = simulate(system, params, seed=43, mean_field=np.zeros(system.n_sites))
     assert kmc.counters["bound_violations"] == 0
     assert_agrees(kmc, *exact_moments(system, params))

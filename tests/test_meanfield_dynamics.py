@@ -328,7 +328,8 @@ def test_simulate_meanfield_electron_pulse_conserves_particles():
     system = ElectronSystem.random(np.random.default_rng(17), 30, W=1.0)
     params = DynamicsParams(temperature=0.3, method="meanfield", protocol="pulse",
                             pulse_strength=0.2, waiting_time=10.0, replicas=4,
-                            mc_preparation_sweeps=50, xi=0.3, resonance_width=1e-3)
+                            mc_preparation_sweeps=50, xi=0.3, resonance_width=1e-3,
+                            hop_cutoff=10.0)   # every pair: the cut-off check passes
     res = simulate(system, params)
     assert res.method == "meanfield"
     np.testing.assert_allclose(res.occupation.mean.sum(axis=1), system.n_electrons,

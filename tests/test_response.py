@@ -536,8 +536,10 @@ def test_response_run_file_stores_what_simulate_returns(tmp_path, model, n, extr
 
 def test_electron_comparison_predicts_on_the_kmc_pairs(tmp_path):
     """Issue 11, one set of processes: the stored electron-glass comparison (quench
-    against the linear prediction) uses the KMC's hop pairs; with a short cut-off it
-    equals the prediction on those pairs and differs from the all-pairs one."""
+    against the linear prediction) uses the KMC's hop pairs; with a cut-off it equals the
+    prediction on those pairs and differs from the all-pairs one. (xi = 0.25 and 2.2 r_nn:
+    a cut-off the dropped-rate check accepts over t_max = 10, the realizations need 2.08
+    and 2.11, that still drops pairs.)"""
     import kmc
     from analysis import compare as cmp
     from analysis.run import run
@@ -547,10 +549,10 @@ def test_electron_comparison_predicts_on_the_kmc_pairs(tmp_path):
 name = "electron"
 N = 20
 temperature = 0.3
-xi = 0.5
+xi = 0.25
 [linear]
 [dynamics]
-hop_cutoff = 1.2
+hop_cutoff = 2.2
 replicas = 3
 t_min = 0.01
 t_max = 10.0
@@ -575,9 +577,265 @@ flush_seconds = 0.0
             res.dataset("dynamics/equilibrium_occupation")[k]
         args = (system, real["fields"], real["mu"], m.temperature, m.xi, m.gamma0, c, times,
                 times[0])
-        pairs, _ = hop_pairs(system.distances, 1.2)
+        pairs, _ = hop_pairs(system.distances, 2.2)
         raw.append((cmp.electron_prediction(*args, pairs=pairs),
                     cmp.electron_prediction(*args)))
     stored = res.dataset("comparison/predicted_raw")
     np.testing.assert_allclose(stored, np.mean([r[0] for r in raw], axis=0), rtol=1e-10)
     assert not np.allclose(stored, np.mean([r[1] for r in raw], axis=0), rtol=1e-3)
+
+
+def _accelerable_tls(seed, n):
+    """Interacting TLS instance whose fast TLSs stay thermally active at T = 0.3: fields
+    Delta ~ N(0, 0.4^2), couplings ~ N(0, 0.4^2), Delta0 log-uniform over three decades, so
+    with a = 10 the rates span about six decades and the fastest TLSs flip thousands of
+    times per replica (what the temporal acceleration scales)."""
+    rng = np.random.default_rng(seed)
+    u = np.triu(rng.normal(0.0, 0.4, (n, n)), 1)
+    return TLSSystem.from_arrays(rng.normal(0.0, 0.4, n), 10.0 ** rng.uniform(-3.0, 0.0, n),
+                                 u + u.T)
+
+
+def test_accelerated_response_agrees_with_exact_dynamics():
+    """Issue 11 at the paper's parameters needs the temporal acceleration: with
+    acceleration = "quasi_equilibrium" (aging and both relaxations accelerated, t_w exact)
+    the response P(t) of a small interacting TLS glass (N = 10, rates over six decades)
+    agrees, within 4 standard errors at every sampled time,
+    - with the unaccelerated KMC of the same seed (SE of the per-replica difference of the
+      two twin differences: replica r of both runs starts from the same prepared state
+      with the same streams, and replicas are independent);
+    - with the exact master equation of the same protocol from the accelerated replicas'
+      own aged starts (paired SE);
+    and the aged starts' g-projection agrees with the master equation of the aging.
+    The acceleration is really on: it saves more than half of the events."""
+    from analysis import response as est
+    from kmc.dynamics import simulate
+    from kmc.dynamics.master import MasterEquation
+    from kmc.dynamics.params import DynamicsParams
+    from kmc.dynamics.run import rate_setup
+    from kmc.statistics import mean_sem
+    n = 10
+    system = _accelerable_tls(11, n)
+    base = dict(temperature=0.3, protocol="response", pulse_strength=0.3, waiting_time=30.0,
+                aging_time=1e4, t_min=0.1, t_max=1e4, n_times=10, replicas=300, a=10.0,
+                mc_preparation_sweeps=200, mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
+    exact_run = simulate(system, DynamicsParams(**base), seed=3, mean_field=np.zeros(n))
+    fast = DynamicsParams(acceleration="quasi_equilibrium", **base)
+    acc_run = simulate(system, fast, seed=3, mean_field=np.zeros(n))
+    assert acc_run.counters["events_unaccelerated"] > 2.0 * acc_run.counters["events"]
+    assert exact_run.counters["events_unaccelerated"] == exact_run.counters["events"]
+    a, b = exact_run.response, acc_run.response
+    np.testing.assert_array_equal(a.prepared, b.prepared)
+    diff, diff_se = mean_sem((b.projection - b.twin_projection)
+                             - (a.projection - a.twin_projection))
+    assert np.max(np.abs(diff) / diff_se) < 4.0
+
+    p = est.twin_difference(b.projection, b.twin_projection)
+    prefactors, pairs = rate_setup(system, fast)
+    exact = _exact_twin_difference(system, fast, prefactors, pairs, b, acc_run.times,
+                                   b.pattern)
+    assert np.max(np.abs(exact) / p.stderr) > 5.0       # the test has power
+    assert np.max(np.abs(p.mean - exact) / p.stderr) < 4.0
+
+    me = MasterEquation(system, fast.temperature, prefactors)
+    aged = me.propagate(me.delta(0.5 * b.prepared), [fast.aging_time])
+    expected = me.expectations(aged)[2][0] @ b.pattern
+    mean, se = mean_sem(b.starts @ b.pattern)
+    assert abs(mean - expected) < 4.0 * se
+
+
+# --- aging until the twin's drift is negligible (kmc.dynamics.stationarity) --------------
+
+
+def test_drift_check_verdicts_on_planted_drifts():
+    """The verdicts of DriftCheck on synthetic twin ensembles with a planted drift d of the
+    observable between the first and the last time, replica noise of unit variance, and a
+    perturbed ensemble displaced by a signal of 10: d = 0 with 400 replicas is bounded
+    below 10 % of the signal (negligible); d = 3 is resolved (drifting); d = 0 with 4
+    replicas cannot be bounded (unresolved)."""
+    from kmc.dynamics.stationarity import DRIFT_Z, check_drift
+    rng = np.random.default_rng(0)
+
+    def ensembles(drift, n_rep):
+        twin = rng.normal(0.0, 1.0, (n_rep, 5)) + np.linspace(0.0, drift, 5)
+        return twin + 10.0 * np.exp(-np.arange(5.0)), twin
+
+    quiet = check_drift("projection", *ensembles(0.0, 400), 0.1)
+    assert quiet.negligible and not quiet.drifting
+    assert abs(quiet.drift) + DRIFT_Z * quiet.stderr <= 1.0
+    moving = check_drift("projection", *ensembles(3.0, 400), 0.1)
+    assert moving.drifting and not moving.negligible
+    assert abs(moving.drift - 3.0) < 4.0 * moving.stderr
+    few = check_drift("projection", *ensembles(0.0, 4), 0.1)
+    assert not few.negligible and not few.drifting
+    assert "unresolved" in few.describe()
+
+
+def _planted_drift_system(seed=1):
+    """Independent TLSs (J = 0): 40 fast ones (Delta0 in [0.3, 1], rates 1-10 at a = 10,
+    T = 0.5) carry the response, 16 slow ones at zero bias (Delta0 = 0.1, rate 0.1) keep the
+    common prepared state for ~10 time units: with aging 1 the twin drifts over the window
+    [0.1, 10] after t_w = 3, with aging 100 it does not."""
+    rng = np.random.default_rng(seed)
+    bias = np.concatenate([rng.normal(0.0, 0.5, 40), np.zeros(16)])
+    d0 = np.concatenate([10.0 ** rng.uniform(np.log10(0.3), 0.0, 40), np.full(16, 0.1)])
+    return TLSSystem.from_arrays(bias, d0, np.zeros((56, 56)))
+
+
+def _exact_twin_projection_drift(system, params, record, aging_time):
+    """J = 0: <x_i> relaxes from the common state c_i to x^eq_i at rate lambda_i, so the
+    twin's g-projection changes over the window by sum_i g_i (c_i - x^eq_i)
+    [e^(-lambda_i (a + t_w + t_max)) - e^(-lambda_i (a + t_w + t_min))]."""
+    t = params.temperature
+    e = np.hypot(system.bias, system.delta0)
+    lam = params.a * system.delta0 ** 2 * e / np.tanh(e / (2.0 * t))
+    x_eq = -np.sign(system.bias) * np.tanh(e / (2.0 * t))
+    offset = aging_time + params.waiting_time
+    return float(np.sum(record.pattern * (record.prepared - x_eq)
+                        * (np.exp(-lam * (offset + params.t_max))
+                           - np.exp(-lam * (offset + params.t_min)))))
+
+
+def _planted_params(**kw):
+    from kmc.dynamics.params import DynamicsParams
+    return DynamicsParams(temperature=0.5, protocol="response", pulse_strength=1.0,
+                          waiting_time=3.0, aging_time=1.0, t_min=0.1, t_max=10.0, n_times=8,
+                          replicas=400, mc_preparation_sweeps=200, mc_equilibration_sweeps=20,
+                          mc_sampling_sweeps=50, a=10.0, stationarity_tolerance=0.1, **kw)
+
+
+def test_aging_until_stationary_removes_a_planted_drift():
+    """Issue 11: 'aged at T until its own drift over the window is measured negligible'.
+    The planted drift (exact, J = 0) at the first aging time exceeds the tolerance (10 % of
+    the signal) by half again; aging = 'until_stationary' ages 10x longer until the
+    measured drift is bounded below it, and the aging it stops at really is stationary:
+    there the exact drift is below the tolerance and the measured drift agrees with it
+    within 4 SE."""
+    from kmc.dynamics import simulate
+    system = _planted_drift_system()
+    params = _planted_params(aging="until_stationary", aging_time_max=1e4)
+    res = simulate(system, params, seed=3, mean_field=system.bias)
+    rec = res.response
+    (check,) = rec.drift_checks
+    limit = params.stationarity_tolerance * check.signal
+    planted = _exact_twin_projection_drift(system, params, rec, params.aging_time)
+    assert abs(planted) > 1.5 * limit
+    assert rec.aging_attempts > 1 and rec.aging_time == params.aging_times()[
+        rec.aging_attempts - 1]
+    assert rec.stationary and check.negligible
+    left = _exact_twin_projection_drift(system, params, rec, rec.aging_time)
+    assert abs(left) < limit
+    assert abs(check.drift - left) < 4.0 * check.stderr
+
+
+def test_fixed_aging_measures_and_reports_a_planted_drift():
+    """With the default aging = 'fixed' the same planted drift is measured (within 4 SE of
+    the exact value), flagged as not stationary and reported by a warning."""
+    from kmc.dynamics import simulate
+    system = _planted_drift_system()
+    params = _planted_params()
+    with pytest.warns(UserWarning, match="drift is not negligible"):
+        res = simulate(system, params, seed=3, mean_field=system.bias)
+    rec = res.response
+    (check,) = rec.drift_checks
+    assert rec.aging_time == params.aging_time and rec.aging_attempts == 1
+    assert check.drifting and not rec.stationary
+    planted = _exact_twin_projection_drift(system, params, rec, params.aging_time)
+    assert abs(check.drift - planted) < 4.0 * check.stderr
+
+
+def test_aging_keys_are_checked():
+    from kmc.dynamics.params import DynamicsParams
+    with pytest.raises(ConfigError, match=r"^dynamics\.aging: "):
+        DynamicsParams(temperature=0.1, aging="forever")
+    with pytest.raises(ConfigError, match=r"^dynamics\.stationarity_tolerance: "):
+        DynamicsParams(temperature=0.1, stationarity_tolerance=0.0)
+    with pytest.raises(ConfigError, match=r"^dynamics\.aging_time_max: "):
+        DynamicsParams(temperature=0.1, aging="until_stationary", aging_time=10.0,
+                       aging_time_max=5.0)
+    with pytest.raises(ConfigError, match=r"^dynamics\.aging_time: "):
+        DynamicsParams(temperature=0.1, aging="until_stationary")
+    p = DynamicsParams(temperature=0.1, aging="until_stationary", aging_time=10.0,
+                       aging_time_max=3e3)
+    assert p.aging_times() == [10.0, 100.0, 1000.0, 3000.0]
+
+
+# --- checkpoints of the response protocol -------------------------------------------------
+
+
+class _Killed(Exception):
+    pass
+
+
+def _response_checkpoint_case(case):
+    from kmc.dynamics.params import DynamicsParams
+    common = dict(protocol="response", pulse_strength=0.5, waiting_time=3.0, t_min=0.1,
+                  n_times=6, chunk_trials=50,
+                  checkpoint_interval=0.0, mc_preparation_sweeps=50,
+                  mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
+    if case == "electron":
+        system = ElectronSystem.random(np.random.default_rng(2), 12)
+        return system, DynamicsParams(temperature=0.3, xi=0.3, hop_cutoff=3.0, t_max=100.0,
+                                      replicas=3, aging_time=20.0, temperature_step=0.1,
+                                      **common)
+    # accelerated, and aged until stationary: the planted drift is resolved after the
+    # first aging, so a second one is tried (each checkpointed)
+    system = _planted_drift_system()
+    return system, DynamicsParams(temperature=0.5, a=10.0, t_max=10.0, replicas=60,
+                                  aging_time=1.0, aging="until_stationary",
+                                  aging_time_max=1e3, stationarity_tolerance=1e-3,
+                                  acceleration="quasi_equilibrium",
+                                  acceleration_executions=10.0,
+                                  **dict(common, chunk_trials=2000))
+
+
+def _assert_same_response(a, b):
+    for name in ("projection", "twin_projection", "energy", "twin_energy", "starts",
+                 "prepared", "pattern"):
+        np.testing.assert_array_equal(getattr(a.response, name), getattr(b.response, name))
+    assert a.response.aging_time == b.response.aging_time
+    assert a.response.aging_attempts == b.response.aging_attempts
+    assert a.response.drift_checks == b.response.drift_checks
+    assert a.counters == b.counters
+    np.testing.assert_array_equal(a.replica_counters, b.replica_counters)
+    np.testing.assert_array_equal(a.occupation.mean, b.occupation.mean)
+
+
+@pytest.mark.filterwarnings("ignore:response, point")
+@pytest.mark.parametrize("case", ["tls", "electron"])
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.9])
+def test_response_resume_equals_continuous_run(case, fraction, tmp_path, monkeypatch):
+    """An interrupted response run (killed between kernel chunks: in an aging, a t_w phase
+    or a relaxation, of any replica and aging try) resumed from its checkpoint gives bit
+    for bit the result of the uninterrupted run: records, aging used, drift, counters."""
+    from kmc.dynamics import run, simulate
+    system, params = _response_checkpoint_case(case)
+    mf = np.zeros(system.n_sites)
+    calls = {"n": 0}
+
+    def count():
+        calls["n"] += 1
+
+    monkeypatch.setattr(run, "_after_chunk", count)
+    continuous = simulate(system, params, seed=4, mean_field=mf)
+    total = calls["n"]
+    assert total > 30
+    path = tmp_path / "run.ckpt"
+    stop_after = max(3, int(fraction * total))
+
+    def kill():
+        calls["n"] += 1
+        if calls["n"] == stop_after:
+            raise _Killed
+
+    calls["n"] = 0
+    monkeypatch.setattr(run, "_after_chunk", kill)
+    with pytest.raises(_Killed):
+        simulate(system, params, seed=4, checkpoint=path, mean_field=mf)
+    assert path.exists()
+    monkeypatch.setattr(run, "_after_chunk", None)
+    resumed = simulate(system, params, seed=4, checkpoint=path, mean_field=mf)
+    _assert_same_response(continuous, resumed)
+    assert not path.exists()
+    if case == "tls":
+        assert continuous.response.aging_attempts > 1

@@ -16,6 +16,9 @@ HOP_ENERGIES = ("pair", "kmc", "mean_field")
 KERNELS = ("fast", "reference")
 PROTOCOLS = ("quench", "pulse", "state", "response")
 ACCELERATIONS = ("off", "quasi_equilibrium")
+AGINGS = ("fixed", "until_stationary")
+# until_stationary: each further aging is this many times longer than the last
+AGING_GROWTH = 10.0
 
 
 def check_kernel(key, value):
@@ -61,8 +64,20 @@ class DynamicsParams:
         J; 0 = no step). At least one of pulse_strength and temperature_step is nonzero.
     aging_time : float
         response: each replica first evolves at T for this time from the common annealed
-        state (>= 0; choose it well beyond waiting_time + t_max so that the twin's drift over
-        the window is negligible, which the result lets one measure).
+        state (>= 0; the first one tried with aging = "until_stationary"). The twin's drift
+        over the window is measured and stored either way (kmc.dynamics.stationarity).
+    aging : "fixed" or "until_stationary"
+        response: fixed ages every replica for ``aging_time``. until_stationary measures the
+        twin ensemble's own drift over the window after each aging (kmc.dynamics.stationarity)
+        and, while it is resolved and above ``stationarity_tolerance`` times the response
+        signal, ages again from the common state AGING_GROWTH = 10 times longer (up to
+        ``aging_time_max``) and reruns both ensembles. Both modes store and report the
+        measured drift; fixed is the default because every further aging costs a full run.
+    aging_time_max : float
+        response, until_stationary: the longest aging tried (>= aging_time).
+    stationarity_tolerance : float
+        response: the drift is negligible when its 2-SE upper bound is at most this fraction
+        of the response signal max_t |P(t)| (> 0).
     anneal_temperature : float
         response: the static-MC anneal of the common state starts here (units of J, > 0)
         and goes down to T in ``mc_preparation_sweeps`` sweeps.
@@ -78,6 +93,9 @@ class DynamicsParams:
         Electron glass: static prefactor Gamma0 e^(-r_ij/xi) on the pairs r_ij <= hop_cutoff.
         Defaults: xi = 0.1 (the paper's r_nn/xi = 10) and hop_cutoff = 2 r_nn, where
         e^(-r/xi) = 2e-9 is negligible next to the typical nearest-neighbour e^(-r_nn/xi).
+        Methods kmc and meanfield refuse a cut-off whose dropped pairs fire more than 0.01
+        times per site over the run (kmc.solvers.linear.electron.check_hop_cutoff; the
+        default passes at xi = 0.1 up to a run time of about 1e6; measured 0.9e6-1.4e6).
     mc_preparation_sweeps : int
         Static-MC sweeps of each replica's independent chain when preparing equilibrium
         at a finite T0 (or at T for the pulse protocol).
@@ -101,7 +119,9 @@ class DynamicsParams:
     acceleration : "off" or "quasi_equilibrium"
         Temporal acceleration of the KMC relaxation phase (docs/acceleration.md): the rates of
         processes observed to be quasi-equilibrated are scaled down, both directions alike.
-        An approximation, off by default; the pulse phase is never accelerated.
+        An approximation, off by default; the pulse phase (t_w) is never accelerated. The
+        response protocol accelerates each replica's aging and both relaxations after t_w
+        (docs/linear-response.md has the measured agreement with the exact dynamics).
     acceleration_executions : float
         Its accuracy parameter N_e (>= 10): executions per schedule interval before a
         process is scaled, and kept after. Recommended 100 (docs/acceleration.md has the
@@ -121,6 +141,12 @@ class DynamicsParams:
                                    "finite, T + dT > 0")
     aging_time: float = _key(0.0, "response: aging of each replica at T before t_w",
                              ">= 0, finite")
+    aging: str = _key("fixed", "response: fixed aging time, or aged until the twin's "
+                      "drift is negligible", "one of 'fixed', 'until_stationary'")
+    aging_time_max: float = _key(1e8, "response, until_stationary: longest aging",
+                                 ">= aging_time, finite")
+    stationarity_tolerance: float = _key(0.1, "response: accepted twin drift over the "
+                                         "window, fraction of the signal", "> 0, finite")
     anneal_temperature: float = _key(2.0, "response: anneal start temperature, units of J",
                                      "> 0, finite")
     initial_state: tuple | None = field(default=None, metadata={
@@ -192,6 +218,14 @@ class DynamicsParams:
         need(self.aging_time >= 0, "aging_time", "must be >= 0", self.aging_time)
         need(self.anneal_temperature > 0, "anneal_temperature", "must be > 0",
              self.anneal_temperature)
+        need(self.aging in AGINGS, "aging", f"expected one of {AGINGS}", self.aging)
+        need(self.stationarity_tolerance > 0, "stationarity_tolerance", "must be > 0",
+             self.stationarity_tolerance)
+        if self.aging == "until_stationary":
+            need(self.aging_time > 0, "aging_time", "aging 'until_stationary' needs "
+                 "aging_time > 0", self.aging_time)
+            need(self.aging_time_max >= self.aging_time, "aging_time_max",
+                 "must be >= aging_time", (self.aging_time_max, self.aging_time))
         if self.protocol == "response":
             need(self.method == "kmc", "method", "protocol 'response' needs 'kmc'", self.method)
             need(self.waiting_time > 0, "waiting_time", "protocol 'response' needs t_w > 0",
@@ -214,6 +248,16 @@ class DynamicsParams:
         if self.initial_state is not None:
             object.__setattr__(self, "initial_state",
                                tuple(float(v) for v in np.ravel(self.initial_state)))
+
+    def aging_times(self):
+        """Aging times the response protocol tries, in order: aging_time alone (fixed), or
+        aging_time, AGING_GROWTH times that, ... up to aging_time_max (the last one clamped
+        to it)."""
+        out = [float(self.aging_time)]
+        if self.aging == "until_stationary":
+            while out[-1] < self.aging_time_max:
+                out.append(min(float(self.aging_time_max), out[-1] * AGING_GROWTH))
+        return out
 
     def times(self):
         """(n_times,) log-spaced sampling times from t_min to t_max."""

@@ -31,6 +31,7 @@ from kmc.dynamics.master import MasterEquation
 from kmc.dynamics import meanfield_dynamics as mfd
 from kmc.dynamics.observables import Baseline, Curve, deviation_curve, replica_curve
 from kmc.dynamics.params import DynamicsParams
+from kmc.dynamics.stationarity import check_drift
 from kmc.dynamics.preparation import (annealed_state, equilibrium_states, mean_field_baseline,
                                      pulse_pattern, static_mc_baseline)
 from kmc.solvers.linear.electron import check_hop_cutoff
@@ -59,7 +60,8 @@ class DynamicsResult:
         events_unaccelerated (the estimate of the events without temporal acceleration;
         equal to events when it is off)
     replica_counters : (R, 3) float or None, per trajectory: events, trials, estimated
-        events without acceleration (method kmc)
+        events without acceleration (method kmc; response protocol: per replica, summed
+        over its aging, perturbed and twin trajectories)
     response : ResponseRecord or None, the per-replica record of the response protocol
         (the curves above are then those of its perturbed ensemble)
     """
@@ -94,6 +96,12 @@ class ResponseRecord:
     projection, twin_projection : (R, n_times) float, sum_i g_i x_i(t)
     energy, twin_energy : (R, n_times) float, H(t) in units of J
     twin_occupation : Curve (n_times, N), <x_i(t)> of the twin ensemble
+    aging_time : float, the aging time of the recorded ensembles (the last one tried)
+    aging_attempts : int, how many aging times were tried (1 with aging = "fixed")
+    drift_checks : tuple of kmc.dynamics.stationarity.DriftCheck, the twin's drift of the
+        driven observables (g-projection for a pulse, energy for a temperature step)
+        against the signal, measured on the recorded ensembles
+    stationary : bool, every drift check negligible
     """
 
     pattern: np.ndarray
@@ -104,6 +112,10 @@ class ResponseRecord:
     energy: np.ndarray
     twin_energy: np.ndarray
     twin_occupation: Curve
+    aging_time: float = 0.0
+    aging_attempts: int = 1
+    drift_checks: tuple = ()
+    stationary: bool | None = None
 
 
 def rate_setup(system, params):
@@ -152,8 +164,8 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
     seed, point, realization : int, the stream identity (kmc.seeding.stream)
     checkpoint : path or None; KMC only. If the file exists the run resumes from it;
         a checkpoint is written every params.checkpoint_interval seconds of wall time
-        between kernel chunks and deleted when the run completes. The response protocol
-        does not checkpoint (an interrupted realization is rerun).
+        between kernel chunks and deleted when the run completes (every KMC protocol,
+        the response protocol included).
     mean_field : None, (N,) fields (TLS Delta'_i, electron E_i) or a
         kmc.solvers.meanfield.MeanFieldResult (solved at T: another temperature is a
         ConfigError). None solves the mean field at T with
@@ -177,9 +189,13 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
         if system.model == "electron":
             initial = initial.astype(np.int8)
     prefactors, pairs = rate_setup(system, params)
+    if system.model == "electron" and params.method in ("kmc", "meanfield") \
+            and params.protocol != "response":     # the response protocol checks its own
+        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi, run_time(params),
+                         params.gamma0)
     if params.protocol == "response":
         return _simulate_response(system, params, prefactors, pairs, mean_field, seed, point,
-                                  realization)
+                                  realization, checkpoint, progress)
     prep_rng = seeding.stream(seed, point, realization, seeding.PREPARATION)
     biased = None
     if params.protocol == "pulse":
@@ -193,6 +209,17 @@ def simulate(system, params, seed=0, point=0, realization=0, checkpoint=None,
                                    mf_ok, prep_rng)
     return _simulate_kmc(system, params, prefactors, pairs, biased, initial, mf, mf_ok,
                          prep_rng, seed, point, realization, checkpoint, progress)
+
+
+def run_time(params):
+    """Longest time a trajectory of the run covers (units of 1/Gamma0 or 1/(a J^3)): the
+    pulse's t_w plus t_max, and for the response protocol the longest aging in front."""
+    total = params.t_max
+    if params.protocol in ("pulse", "response"):
+        total += params.waiting_time
+    if params.protocol == "response":
+        total += params.aging_times()[-1]
+    return total
 
 
 def _mean_field(system, params, mean_field, seed, point, realization):
@@ -342,16 +369,15 @@ def run_replica(engine, pulse, initial, times, rng, chunk_trials, out, totals, r
 
 
 def phase_grid(engine, t_end, t_first):
-    """Sampling grid of a phase that only needs its state at ``t_end`` (pulse, aging).
+    """Sampling grid of a phase whose last configuration only is kept (aging, t_w).
 
-    An exact engine: [t_end]. An Accelerator schedules its scale updates on the grid it is
-    given (kmc.dynamics.acceleration), so it gets a log grid from min(t_first, t_end) to
-    t_end, one point per decade; the points in between are recorded and discarded.
+    An exact engine: [t_end]. An Accelerator schedules its scale updates from the first
+    point of the grid it is given to the last (kmc.dynamics.acceleration), so a one-point
+    grid would never scale a process: it gets [t_first, t_end].
     """
     if not isinstance(engine, Accelerator) or not t_end > t_first:
         return np.array([float(t_end)])
-    decades = math.log10(t_end / t_first)
-    return np.geomspace(t_first, t_end, max(2, int(math.ceil(decades)) + 1))
+    return np.array([float(t_first), float(t_end)])
 
 
 def _replica_rng(dynamics_rng, kind, replica):
@@ -362,26 +388,36 @@ def _replica_rng(dynamics_rng, kind, replica):
 
 
 def _simulate_response(system, params, prefactors, pairs, mean_field, seed, point,
-                       realization):
+                       realization, checkpoint=None, progress=None):
     """Linear response around one prepared state (docs/linear-response.md).
 
     1. PREPARATION: the pattern g ~ N(0, 1)^N, the common state annealed by static MC from
        ``anneal_temperature`` to T, the static-MC baseline at T.
-    2. Replica r ages from the common state for ``aging_time`` at T (stream (0, r)): the
+    2. Replica r ages from the common state for the aging time at T (stream (0, r)): the
        processes faster than 1/aging_time become stationary, the slower keep the common
        state.
     3. From that start the perturbed trajectory runs for t_w with the bias F g at
        T + temperature_step, the twin trajectory for t_w unperturbed; both then relax at T
        on the grid (t = 0 at the end of t_w), with the same stream (1, r).
+    4. The twin's own drift over the window is measured against the signal
+       (kmc.dynamics.stationarity); with ``aging = "until_stationary"`` steps 2-3 are
+       repeated with the next of ``params.aging_times()`` while the drift is resolved and
+       above the tolerance.
 
     Electron glass: the hop cut-off must pass ``check_hop_cutoff`` over the whole run
-    (aging_time + waiting_time + t_max), so that prediction and KMC share one set of
+    (the longest aging + waiting_time + t_max), so that prediction and KMC share one set of
     processes (``pairs``).
+
+    Checkpoints (``checkpoint`` path): as _simulate_kmc, between kernel chunks; the file
+    holds the aging attempt, the replica, its stage (aging, perturbed, twin) and phase, the
+    state and stream of the running trajectory and everything recorded so far, so a resumed
+    run equals an uninterrupted one bit for bit.
     """
     n, n_rep, model = system.n_sites, params.replicas, system.model
+    schedule = params.aging_times()
     if model == "electron":
-        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi,
-                         params.aging_time + params.waiting_time + params.t_max, params.gamma0)
+        check_hop_cutoff(system.distances, params.hop_cutoff, params.xi, run_time(params),
+                         params.gamma0)
     prep_rng = seeding.stream(seed, point, realization, seeding.PREPARATION)
     g = pulse_pattern(prep_rng, n, 1.0)
     prepared = annealed_state(system, params.temperature, prep_rng,
@@ -390,47 +426,145 @@ def _simulate_response(system, params, prefactors, pairs, mean_field, seed, poin
                                      params.mc_equilibration_sweeps, params.mc_sampling_sweeps)
     mf, mf_ok = _mean_field(system, params, mean_field, seed, point, realization)
     base = system.bias if model == "tls" else system.site_energies
+    # aging, t_w and both relaxations: accelerated when params.acceleration is on (a fresh
+    # acceleration state per trajectory)
     engine = make_engine(system, params, prefactors, pairs)
     hot = dataclasses.replace(params, temperature=params.temperature + params.temperature_step)
+    # t_w: accelerated like the rest when params.acceleration is on (a pulse that lasts up
+    # to 1/lambda_min, as Table I by KMC needs, is out of reach of the exact engine), the
+    # twin's t_w with an engine of its own so that both ensembles are treated alike
     pulse = (make_engine(system, hot, prefactors, pairs, bias=base + params.pulse_strength * g,
                          accelerate=True), params.waiting_time)
+    twin_pulse = (make_engine(system, params, prefactors, pairs, bias=base, accelerate=True),
+                  params.waiting_time)
+    # stage s of a replica runs run_replica(engine, first[s], ...); its phase 0 is the t_w
+    # phase of ``first`` (no such phase in the aging)
+    first = (None, pulse, twin_pulse)
     dyn_rng = seeding.stream(seed, point, realization, seeding.DYNAMICS)
     times = params.times()
-    aging_grid = phase_grid(engine, params.aging_time, times[0])
-    totals = np.zeros(N_COUNTERS, dtype=np.int64)
-    runs = {name: {"energy": np.zeros((n_rep, times.size)),
-                   "excitations": np.zeros((n_rep, times.size)),
-                   "config": np.zeros((n_rep, times.size, n), dtype=np.int8)}
-            for name in ("perturbed", "twin")}
-    aged = {"energy": np.zeros(aging_grid.size), "excitations": np.zeros(aging_grid.size),
-            "config": np.zeros((aging_grid.size, n), dtype=np.int8)}
     # the recorded configuration is x = 2 S (TLS) or n; the engines start from S or n
-    to_state = (lambda x: 0.5 * x.astype(float)) if model == "tls" else (lambda x: x.copy())
-    starts = np.zeros((n_rep, n))
-    for r in range(n_rep):
-        if params.aging_time > 0:
-            run_replica(engine, None, prepared, aging_grid, _replica_rng(dyn_rng, 0, r),
-                        params.chunk_trials, aged, totals)
-            start = to_state(aged["config"][-1])
-        else:
-            start = prepared
-        starts[r] = 2.0 * start if model == "tls" else start
-        for name, first in (("perturbed", pulse), ("twin", (engine, params.waiting_time))):
-            out = {key: runs[name][key][r] for key in runs[name]}
-            run_replica(engine, first, start, times, _replica_rng(dyn_rng, 1, r),
-                        params.chunk_trials, out, totals)
-    configs = runs["perturbed"]["config"]
-    x, x_twin = configs.astype(float), runs["twin"]["config"].astype(float)
-    energy = replica_curve(runs["perturbed"]["energy"])
-    exc = replica_curve(runs["perturbed"]["excitations"])
-    record = ResponseRecord(g, 2.0 * prepared if model == "tls" else prepared.astype(float),
-                            starts, x @ g, x_twin @ g, runs["perturbed"]["energy"],
-                            runs["twin"]["energy"], replica_curve(x_twin))
+    to_state = (lambda x: 0.5 * x) if model == "tls" else (lambda x: x.astype(np.int8))
+    to_x = (lambda s: 2.0 * s) if model == "tls" else (lambda s: s.astype(float))
+    out = {"attempt": np.zeros(1, dtype=np.int64), "totals": np.zeros(N_COUNTERS, dtype=np.int64),
+           "replica_counters": np.zeros((n_rep, 3)), "starts": np.zeros((n_rep, n))}
+    for name in _ENSEMBLES:
+        out[f"{name}_energy"] = np.zeros((n_rep, times.size))
+        out[f"{name}_excitations"] = np.zeros((n_rep, times.size))
+        out[f"{name}_config"] = np.zeros((n_rep, times.size, n), dtype=np.int8)
+
+    position, resume, saver, resumed_rng = (0, 0), None, None, None
+    if checkpoint is not None:
+        key = (model, n, float(np.sum(prefactors)), float(np.sum(prepared)), "response")
+        saver = ckpt.ReplicaCheckpoints(
+            checkpoint, ckpt.fingerprint(key, seed, point, realization,
+                                         repr(replace(params, checkpoint_interval=0.0))),
+            params.checkpoint_interval)
+        holder = np.random.default_rng(0)    # its state is replaced by the checkpoint's
+        loaded = saver.resume(holder)
+        if loaded is not None:
+            r0, code, state_arrays, arrays = loaded
+            out.update(arrays)
+            stage, phase = divmod(code, 2)
+            position = (r0, stage)
+            if state_arrays is not None:
+                owner = first[stage][0] if phase == 0 else engine
+                resume = (phase, owner.state_type.from_arrays(state_arrays))
+                resumed_rng = holder
+
+    while True:
+        aging_time = schedule[int(out["attempt"][0])]
+        aging_grid = phase_grid(engine, aging_time, times[0])
+        aged = {"energy": np.zeros(aging_grid.size), "excitations": np.zeros(aging_grid.size),
+                "config": np.zeros((aging_grid.size, n), dtype=np.int8)}
+        for r in range(position[0], n_rep):
+            for stage in range(position[1] if r == position[0] else 0, len(_STAGES)):
+                if stage == 0 and aging_time == 0:
+                    out["starts"][r] = to_x(prepared)
+                    continue
+                rng = resumed_rng if resumed_rng is not None else \
+                    _replica_rng(dyn_rng, 0 if stage == 0 else 1, r)
+                resumed_rng = None
+
+                def after_chunk(phase, state, r=r, stage=stage, rng=rng):
+                    if saver is not None and state is not None and saver.due():
+                        saver.save(r, 2 * stage + phase, state.arrays(), out, rng)
+                    if progress is not None:
+                        progress(r, n_rep, float(times[-1]) if state is None
+                                 else float(state.scalars[0]))
+                    if _after_chunk is not None:
+                        _after_chunk()
+
+                counters = out["replica_counters"][r]
+                if stage == 0:
+                    run_replica(engine, None, prepared, aging_grid, rng, params.chunk_trials,
+                                aged, out["totals"], resume, after_chunk, counters)
+                    out["starts"][r] = aged["config"][-1]     # recorded as x already
+                else:
+                    name = _ENSEMBLES[stage - 1]
+                    rows = {key: out[f"{name}_{key}"][r]
+                            for key in ("energy", "excitations", "config")}
+                    run_replica(engine, first[stage], to_state(out["starts"][r]), times, rng,
+                                params.chunk_trials, rows, out["totals"], resume,
+                                after_chunk, counters)
+                resume = None
+                if saver is not None and saver.due() and (stage + 1 < len(_STAGES)
+                                                          or r + 1 < n_rep):
+                    # between trajectories (this one recorded): the next starts afresh
+                    nxt = (r, stage + 1) if stage + 1 < len(_STAGES) else (r + 1, 0)
+                    saver.save(nxt[0], 2 * nxt[1], None, out, rng)
+        position = (0, 0)
+        checks = _drift_checks(params, out, g)
+        if (params.aging == "until_stationary" and any(c.drifting for c in checks)
+                and out["attempt"][0] + 1 < len(schedule)):
+            out["attempt"][0] += 1
+            continue
+        break
+    if saver is not None:
+        saver.finish()
+
+    stationary = all(c.negligible for c in checks)
+    drifting = any(c.drifting for c in checks)
+    if (drifting if params.aging == "fixed" else not stationary):
+        advice = ("age longer or set dynamics.aging = 'until_stationary'"
+                  if params.aging == "fixed" else
+                  "dynamics.aging_time_max was reached" if drifting else
+                  "more replicas are needed to bound it")
+        warnings.warn(f"response, point {point} realization {realization}: after aging "
+                      f"{aging_time:g} the twin's drift is not negligible ({advice}): "
+                      + "; ".join(c.describe() for c in checks))
+    per_replica = out["replica_counters"]
+    counters = counter_totals(out["totals"])
+    counters["events_unaccelerated"] = float(per_replica[:, 2].sum())
+    configs = out["perturbed_config"]
+    x, x_twin = configs.astype(float), out["twin_config"].astype(float)
+    energy = replica_curve(out["perturbed_energy"])
+    exc = replica_curve(out["perturbed_excitations"])
+    record = ResponseRecord(g, to_x(prepared), out["starts"].copy(), x @ g, x_twin @ g,
+                            out["perturbed_energy"], out["twin_energy"],
+                            replica_curve(x_twin), aging_time, int(out["attempt"][0]) + 1,
+                            tuple(checks), stationary)
     return DynamicsResult(
         model, "kmc", times, energy, Curve(energy.mean - equilibrium.energy, energy.stderr),
         exc, Curve(exc.mean - equilibrium.excitations, exc.stderr),
         deviation_curve(configs, equilibrium.occupation), replica_curve(x), equilibrium, mf,
-        None, n_rep, counter_totals(totals), mf_ok, response=record)
+        None, n_rep, counters, mf_ok, per_replica.copy(), response=record)
+
+
+_STAGES = ("aging", "perturbed", "twin")
+_ENSEMBLES = ("perturbed", "twin")
+
+
+def _drift_checks(params, out, g):
+    """DriftChecks of the observables the perturbation drives: the g-projection (pulse)
+    and the energy (temperature step)."""
+    checks = []
+    if params.pulse_strength > 0:
+        checks.append(check_drift("projection", out["perturbed_config"] @ g,
+                                  out["twin_config"] @ g, params.stationarity_tolerance))
+    if params.temperature_step != 0:
+        checks.append(check_drift("energy", out["perturbed_energy"], out["twin_energy"],
+                                  params.stationarity_tolerance))
+    return checks
 
 
 def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok):

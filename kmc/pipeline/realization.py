@@ -125,9 +125,11 @@ def _dynamics(config, system, result, seed, point, realization):
 def _response(system, result, params, res):
     """The response protocol's per-realization curves (docs/linear-response.md): twin
     differences of the g-projection and of the energy with their paired standard errors
-    over replicas, the twin's energy drift over the window, and the linear prediction for
+    over replicas, the twin's drifts over the window and the aging they were measured
+    after (kmc.dynamics.stationarity), and the linear prediction for
     the same F, g, t_w and temperature step (NaN at an unstable mean-field point)."""
     from kmc.dynamics.run import rate_setup
+    from kmc.dynamics.stationarity import twin_drift
     from kmc.solvers.linear import response as lr
     from kmc.statistics import mean_sem
     rec = res.response
@@ -135,8 +137,13 @@ def _response(system, result, params, res):
     for name, (a, b) in {"response": (rec.projection, rec.twin_projection),
                          "energy_response": (rec.energy, rec.twin_energy)}.items():
         out[f"dynamics/{name}"], out[f"dynamics/{name}_stderr"] = mean_sem(a - b)
-    drift = mean_sem(rec.twin_energy[:, -1] - rec.twin_energy[:, 0])
-    out["dynamics/twin_energy_drift"], out["dynamics/twin_energy_drift_stderr"] = drift
+    out["dynamics/twin_energy_drift"], out["dynamics/twin_energy_drift_stderr"] = \
+        twin_drift(rec.twin_energy)
+    out["dynamics/twin_drift"], out["dynamics/twin_drift_stderr"] = \
+        twin_drift(rec.twin_projection)
+    out["dynamics/aging_time_used"] = rec.aging_time
+    out["dynamics/aging_attempts"] = rec.aging_attempts
+    out["dynamics/aging_stationary"] = int(rec.stationary)
     t = params.temperature
     if system.model == "tls":
         variants = {"": lr.tls_linearization(system, result.fields, t, a=params.a),

@@ -121,6 +121,13 @@ def _compute(config, writer, progress):
                                      backend=ens.backend, scheduler=ens.scheduler,
                                      dashboard=ens.dashboard, progress=progress):
             writer.add(p, k, row)
+            if "dynamics/aging_time_used" in row:   # response protocol: the aging it used
+                log.info("point %d realization %d: aged %.4g (%d aging time(s) tried); twin "
+                         "drift %.3g +- %.3g over the window, %s", p, k,
+                         row["dynamics/aging_time_used"], row["dynamics/aging_attempts"],
+                         row["dynamics/twin_drift"], row["dynamics/twin_drift_stderr"],
+                         "negligible" if row["dynamics/aging_stationary"] == 1
+                         else "not measured negligible")
             if row["status"] != Status.CONVERGED:
                 not_converged += 1
                 warnings.warn(f"point {p} realization {k}: mean field did not converge "
