@@ -15,7 +15,6 @@ replica r then has its own children of the DYNAMICS seed: (0, r) for its aging a
 shared by its perturbed and its twin trajectory.
 """
 import dataclasses
-import math
 import warnings
 from dataclasses import dataclass, field, replace
 
