@@ -243,9 +243,13 @@ def dynamics_figure(path, save=True):
         return None
     names, title = _context(res, [c[0].rows["kmc"].shape[0] for c in curves])
     dyn = res.points[0].config.dynamics
+    # a sweep that scales the pulse with T (Table I by KMC) names F per point in the legend
+    strengths = {p.config.dynamics.pulse_strength for p in res.points}
+    pulse = (f"$F = {lb.value_tex(dyn.pulse_strength)}$" if len(strengths) == 1
+             else "$F$ per point")
     experiment = {"quench": f"quench from $T_0 = {lb.value_tex(dyn.initial_temperature)}$",
-                  "pulse": f"bias pulse $F = {lb.value_tex(dyn.pulse_strength)}$",
-                  "response": f"linear response, pulse $F = {lb.value_tex(dyn.pulse_strength)}$"
+                  "pulse": f"bias pulse {pulse}",
+                  "response": f"linear response, pulse {pulse}"
                               + (f", $\\delta T = {lb.value_tex(dyn.temperature_step)}$"
                                  if dyn.temperature_step else "")}.get(dyn.protocol)
     fig = three_curves_figure(curves, names, title, res.model, dyn.protocol, experiment)
