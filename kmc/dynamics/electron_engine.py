@@ -190,47 +190,48 @@ def _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_stat
     side, the partner's interval is first shrunk to half that margin on that side
     (shrinking keeps every other pair of the partner fitted). Returns the number of
     re-centred pairs."""
-    # the checks, the re-centrings and the interval in separate loops: with _recentre
-    # inlined into the loop over all pairs, every pair paid 3x for the reference counting
-    # numba then keeps around it (re-centrings are rare)
+    # one loop checks the margins and fits the interval; only if a pair needs re-centring
+    # (rare) do the re-centrings and the fit run again in loops of their own: _recentre
+    # inlined into the common loop made every pair slower
+    em = energies[m]
     count = 0
-    for r in range(site_ptr[m], site_ptr[m + 1]):
-        p = site_ids[r]
-        d = energies[pair_b[p]] - energies[pair_a[p]]
-        count += min(d - lo[p], hi[p] - d) < _RENEW * width
-    if count > 0:
+    for attempt in range(2):
+        low = em - _FAR
+        high = em + _FAR
+        for r in range(site_ptr[m], site_ptr[m + 1]):
+            p = site_ids[r]
+            a = pair_a[p]
+            b = pair_b[p]
+            # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m
+            o = a + b - m
+            eo = energies[o]
+            mb = b == m
+            ulo = lo[p] if mb else -hi[p]
+            uhi = hi[p] if mb else -lo[p]
+            u = em - eo
+            if attempt == 0 and min(u - ulo, uhi - u) < _RENEW * width:
+                count += 1      # re-centred below, then fitted on the second attempt
+                continue
+            olo = min(elo[o], eo)
+            ohi = max(ehi[o], eo)
+            cap = uhi + olo
+            flo = ulo + ohi
+            if cap - em < _SPLIT * (uhi - u):
+                elo[o] = eo - 0.5 * (uhi - u)
+                cap = em + 0.5 * (uhi - u)
+            if em - flo < _SPLIT * (u - ulo):
+                ehi[o] = eo + 0.5 * (u - ulo)
+                flo = em - 0.5 * (u - ulo)
+            high = min(high, cap)
+            low = max(low, flo)
+        if count == 0 or attempt == 1:
+            break
         for r in range(site_ptr[m], site_ptr[m + 1]):
             p = site_ids[r]
             d = energies[pair_b[p]] - energies[pair_a[p]]
             if min(d - lo[p], hi[p] - d) < _RENEW * width:
                 _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
                           f_static, eps, lo, hi, tree, temperature, width)
-    em = energies[m]
-    low = em - _FAR
-    high = em + _FAR
-    for r in range(site_ptr[m], site_ptr[m + 1]):
-        p = site_ids[r]
-        a = pair_a[p]
-        b = pair_b[p]
-        # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m
-        o = a + b - m
-        eo = energies[o]
-        mb = b == m
-        ulo = lo[p] if mb else -hi[p]
-        uhi = hi[p] if mb else -lo[p]
-        u = em - eo
-        olo = min(elo[o], eo)
-        ohi = max(ehi[o], eo)
-        cap = uhi + olo
-        flo = ulo + ohi
-        if cap - em < _SPLIT * (uhi - u):
-            elo[o] = eo - 0.5 * (uhi - u)
-            cap = em + 0.5 * (uhi - u)
-        if em - flo < _SPLIT * (u - ulo):
-            ehi[o] = eo + 0.5 * (u - ulo)
-            flo = em - 0.5 * (u - ulo)
-        high = min(high, cap)
-        low = max(low, flo)
     elo[m] = low
     ehi[m] = high
     return count
@@ -272,15 +273,18 @@ def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_sta
 @numba.njit(cache=True, _nrt=False)
 def _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors, static,
                f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree, elo, ehi,
-               counters):
+               counters, hot):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
-    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc)."""
+    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot (N,)
+    int64 is scratch."""
     n = occ.shape[0]
-    hot = 0
+    n_hot = 0
     for m in range(n):
         e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
         energies[m] = e
-        hot += (e < elo[m]) | (e > ehi[m])
+        # append m to the list if it left its interval (branch-free: the outcome is random)
+        hot[n_hot] = m
+        n_hot += (e < elo[m]) | (e > ehi[m])
     # the pairs of i and j changed activity: re-centre all of them, then settle i and j
     for site in (i, j):
         for r in range(site_ptr[site], site_ptr[site + 1]):
@@ -291,20 +295,20 @@ def _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefac
         counters[RECENTRES] += _settle(site, occ, energies, pair_a, pair_b, pair_c, prefactors,
                                        static, f_static, eps, lo, hi, tree, temperature, width,
                                        site_ptr, site_ids, elo, ehi)
-    if hot > 0:
-        for m in range(n):
-            if energies[m] < elo[m] or energies[m] > ehi[m]:
-                counters[RECENTRES] += _settle(m, occ, energies, pair_a, pair_b, pair_c,
-                                               prefactors, static, f_static, eps, lo, hi, tree,
-                                               temperature, width, site_ptr, site_ids, elo,
-                                               ehi)
+    for h in range(n_hot):
+        m = hot[h]
+        # i and j are settled; a site can have been fitted by a partner's settling since
+        if energies[m] < elo[m] or energies[m] > ehi[m]:
+            counters[RECENTRES] += _settle(m, occ, energies, pair_a, pair_b, pair_c,
+                                           prefactors, static, f_static, eps, lo, hi, tree,
+                                           temperature, width, site_ptr, site_ids, elo, ehi)
 
 
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, static, f_static, eps, site_ptr, site_ids, temperature,
-                     width, lo, hi, tree, elo, ehi, scalars, counters, executions, times, rng,
-                     budget, energy_out, exc_out, config_out):
+                     width, lo, hi, tree, elo, ehi, hot, scalars, counters, executions, times,
+                     rng, budget, energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
     executions (2, P) counts the accepted hops of each pair (a, b), a < b, from a to b
@@ -360,7 +364,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         executions[0 if i == a else 1, p] += 1
         _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors,
                    static, f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree,
-                   elo, ehi, counters)
+                   elo, ehi, counters, hot)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -416,6 +420,7 @@ class ElectronEngine:
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
         # the static bound's factor: the largest Miller-Abrahams factor at |dH| >= width
+        self._hot = np.zeros(n, dtype=np.int64)    # scratch of _after_hop
         self.f_static = miller_abrahams_factor(-self.width, self.temperature) * _BOUND_SLACK
         self._static_for = None
         self.kernel = kernel
@@ -485,7 +490,7 @@ class ElectronEngine:
                              self.prefactors, *self._bound_args(),
                              self.site_ptr, self.site_ids, self.temperature,
                              self.width, state["lo"], state["hi"], state["tree"],
-                             state["elo"], state["ehi"],
+                             state["elo"], state["ehi"], self._hot,
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
