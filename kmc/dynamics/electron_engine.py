@@ -382,7 +382,7 @@ class ElectronEngine:
         array that sets every rate's scale (rescale between calls, then :meth:`refresh`)
     site_energies : (N,) float or None, eps_i (default system.site_energies; the pulse
         protocol passes eps_i + F g_i)
-    window : float, half-width of the thinning windows in units of T
+    window : float, w / T, the scale of the thinning windows (module doc; speed only)
     kernel : "fast" or "reference" (Gillespie recomputing every pair rate after each event)
 
     A state is a kmc.dynamics.state.ElectronState.
