@@ -1,6 +1,7 @@
 """Temporal acceleration at the paper's parameters: wall time, events executed, speed-up.
 
 Run: python bench/bench_acceleration.py [--quick] [--tls-only | --electron-only]
+     python bench/bench_acceleration.py --where T_MAX   (electron: where the events go)
 
 Cases (docs/acceleration.md; realizations drawn with fixed seeds):
 - TLS glass d = 3, N = 1000, W = J = 1, T = 0.1, Delta0 log-uniform on [1e-7, 1e-1], quench
@@ -14,7 +15,16 @@ trials executed, the estimate of the events the exact engine would have needed (
 executed events of 1 / scale), their ratio (the speed-up in events), the exact engine's
 events per second measured on a short stretch of the same system, and the projected wall
 time of the unaccelerated run (estimate / that rate). --quick: 2 replicas, 4 decades fewer.
+
+--where T_MAX: one replica of the electron case up to T_MAX; the executed events are split by
+what the rule did with their process at the schedule point ending their interval: *burst*
+(unscaled, scaled there by the count rule: its first busy interval), *guard-held* (the
+count rule alone would have scaled it further; split by whether it ran at s = 1 or already
+scaled), *below N_e* (unscaled, fewer than N_e executions), *scaled* (ran at s < 1 and was
+not guard-held). Only the events between the first schedule point (t_1 = 1) and the last
+one are split (CPU times: process time).
 """
+import math
 import sys
 import time
 from pathlib import Path
@@ -24,7 +34,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kmc import ElectronSystem, TLSSystem  # noqa: E402
-from kmc.dynamics.acceleration import AccelerationSettings, Accelerator  # noqa: E402
+from kmc.dynamics.acceleration import (AccelerationSettings, Accelerator,  # noqa: E402
+                                       _count_scales)
 from kmc.dynamics.counters import EVENTS  # noqa: E402
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors  # noqa: E402
 from kmc.dynamics.tls_engine import TLSEngine  # noqa: E402
@@ -70,7 +81,65 @@ def run_case(label, engine, configs, times, rng):
     sys.stdout.flush()
 
 
+class _WhereAccelerator(Accelerator):
+    """Accelerator that splits each interval's executions by what the rule did with them."""
+
+    def __init__(self, engine, settings):
+        super().__init__(engine, settings)
+        self.split = dict.fromkeys(["burst", "guard-held at s = 1", "guard-held, scaled",
+                                    "below N_e", "scaled"], 0)
+
+    def _update(self, inner, acc, t_now):
+        counts = inner.executions - acc.exec_mark
+        before = acc.scales.copy()
+        growth = (t_now * 10.0 ** (1.0 / self.settings.points_per_decade) - t_now) \
+            / (t_now - acc.last[0])
+        alone = before.copy()
+        _count_scales(alone, counts, float(self.settings.executions), growth)
+        super()._update(inner, acc, t_now)
+        c = counts[0] + counts[1]
+        unscaled = before >= 1.0
+        held = (alone < 1.0) & (acc.scales > alone * (1.0 + 1e-9))
+        self.split["burst"] += int(c[unscaled & ~held & (acc.scales < 1.0)].sum())
+        self.split["guard-held at s = 1"] += int(c[unscaled & held].sum())
+        self.split["guard-held, scaled"] += int(c[~unscaled & held].sum())
+        self.split["below N_e"] += int(c[unscaled & ~held & (acc.scales >= 1.0)].sum())
+        self.split["scaled"] += int(c[~unscaled & ~held].sum())
+        if abs(math.log10(t_now) - round(math.log10(t_now))) < 1e-9:
+            print(f"  t = {t_now:8.0e}: events {int(inner.counters[EVENTS]):10d}, cpu "
+                  f"{time.process_time() - self.clock:7.1f} s, scaled {int(np.sum(acc.scales < 1))}")
+            sys.stdout.flush()
+
+
+def where(t_max):
+    """Events of one electron replica up to t_max, split as in the module doc."""
+    rng = np.random.default_rng(2)
+    system = ElectronSystem.random(rng, 1000, W=1.0, J=1.0)
+    pairs, r = hop_pairs(system.distances, 2.0)
+    engine = ElectronEngine(system, 0.1, pairs, pair_prefactors(r, 0.1))
+    config = np.zeros(1000, dtype=np.int8)
+    config[rng.permutation(1000)[:500]] = 1
+    acc = _WhereAccelerator(engine, AccelerationSettings(executions=100.0))
+    decades = int(round(math.log10(t_max)))
+    times = np.logspace(0, decades, decades + 1)
+    out = {"energy": np.zeros(times.size), "excitations": np.zeros(times.size),
+           "config": np.zeros((times.size, 1000), dtype=np.int8)}
+    state = acc.new_state(config)
+    acc.clock = time.process_time()
+    while not acc.advance(state, times, rng, 10**7, out):
+        pass
+    total = sum(acc.split.values())
+    print(f"electron N=1000 xi=0.1, one replica to t = {t_max:.0e}: {int(state.counters[EVENTS])} "
+          f"events, cpu {time.process_time() - acc.clock:.1f} s; split of the {total} events "
+          f"between the first and the last schedule point:")
+    for key, value in acc.split.items():
+        print(f"  {key:<22} {value:10d} ({value / total:.0%})")
+
+
 def main():
+    if "--where" in sys.argv:
+        where(float(sys.argv[sys.argv.index("--where") + 1]))
+        return
     quick = "--quick" in sys.argv
     replicas = 2 if quick else 16
     cut = 4 if quick else 0

@@ -6,7 +6,10 @@ For each case the same run measures: the fast (thinning) kernel, the naive refer
 kernel (Gillespie, every rate recomputed with transcendental functions after each event),
 and a bare numba loop that only applies the O(N) field update of one event per iteration
 (TLS: h_j += J_kj S_k; electron glass: E_m += C_jm - C_im) at random sites. The ratio
-kernel / bare is what the targets refer to (TLS: >= 1/3 at N = 10000, >= 1/5 at N = 1000).
+kernel / bare is what the targets refer to (TLS: >= 1/3 at N = 10000, >= 1/5 at N = 1000;
+electron glass: >= 0.1 at N = 1000). The bare loop reads random rows of the coupling
+matrix, the kernels mostly the rows of the few sites that hop most: under load the bare
+rate varies more than the kernels', so compare ratios from one run.
 Systems: TLS glass d = 3, W = J = 1, Delta0 log-uniform on [1e-3, 1e-1], T = 0.2, quench
 from random states; electron glass d = 2, W = J = 1, K = 1/2, xi = 0.1, cut-off 2 r_nn,
 T = 0.1, quench from random states. The first events after the quench are run untimed.
@@ -130,7 +133,7 @@ def main():
     report("TLS N=10000", *r, target=1 / 3)
     rf, rr, rb, d, n_pairs = bench_electron(1000, int(1e5 * scale), int(5e3 * scale),
                                             int(2e4 * scale))
-    report("electron N=1000", rf, rr, rb, d, extra=f", hop pairs P = {n_pairs}")
+    report("electron N=1000", rf, rr, rb, d, target=0.1, extra=f", hop pairs P = {n_pairs}")
 
 
 if __name__ == "__main__":

@@ -149,3 +149,67 @@ def test_degenerate_hop_with_zero_energy_change_is_an_error():
     engine = engine_for(system, 0.5)
     with pytest.raises(FloatingPointError, match="dH = 0"):
         engine.new_state(np.array([1, 0], dtype=np.int8))
+
+
+def assert_site_intervals_hold(engine, state):
+    """The check invariant: every E_m inside [elo_m, ehi_m], and every active pair inside its
+    window for all site energies within the two intervals (the box fits the window), up
+    to the rounding of these sums (1e-12 of the energies: the bounds are taken that far
+    inside the window edge)."""
+    e, elo, ehi = state["fields"], state["elo"], state["ehi"]
+    assert np.all((elo <= e) & (e <= ehi))
+    occ = state["config"]
+    a, b = engine.pair_a, engine.pair_b
+    active = occ[a] != occ[b]
+    tol = 1e-12 * (1.0 + np.abs(e[a]) + np.abs(e[b]) + engine.pair_c)
+    assert np.all((ehi[b] - elo[a] <= state["hi"] + tol)[active])
+    assert np.all((elo[b] - ehi[a] >= state["lo"] - tol)[active])
+
+
+def test_bounds_hold_along_a_trajectory_with_static_pairs():
+    """Paper-like rates (xi = 0.1, T = 0.1: prefactors over 9 decades), so that most pairs
+    have the activity-free static bound: after every chunk of a 3e4-event quench, every
+    leaf >= its pair's rate (inactive static pairs: > 0), every active pair inside its
+    window, the site intervals fitted, and no trial ever saw rate > bound."""
+    system = ElectronSystem.random(np.random.default_rng(11), 300)
+    engine = engine_for(system, 0.1, xi=0.1)
+    static, f_static, eps = engine._bound_args()
+    assert 0.5 < static.mean() < 1.0      # both kinds of bound are exercised
+    state = engine.new_state(random_occupation(np.random.default_rng(12), 300, 150))
+    grid, out = np.array([np.inf]), empty_out(1, 300)
+    rng = np.random.default_rng(13)
+    leaves = state["tree"].shape[0] // 2
+    inactive_static_drawn = False
+    while state["counters"][EVENTS] < 30_000:
+        engine.advance(state, grid, rng, 3_000, out)
+        assert_bounds_hold(engine, state)
+        assert_site_intervals_hold(engine, state)
+        occ = state["config"]
+        idle = (occ[engine.pair_a] == occ[engine.pair_b]) & (static == 1)
+        bounds = state["tree"][leaves:leaves + len(static)]
+        assert np.all(bounds[idle] > 0)
+        inactive_static_drawn |= bool(idle.any())
+    assert inactive_static_drawn
+    assert state["counters"][VIOLATIONS] == 0
+    err_h, err_e = engine.field_error(state)
+    assert err_h < 1e-9 and err_e < 1e-9
+
+
+def test_fast_and_reference_kernels_agree_with_static_pairs():
+    """As test_fast_and_reference_kernels_agree, at xi = 0.15 where 9 of the 28 pairs have
+    the static bound (inactive ones are drawn and rejected): energy, excitation and
+    occupation curves over 4 decades agree within 4 two-sample SE."""
+    system = ElectronSystem.random(np.random.default_rng(10), 8)
+    pairs, r = hop_pairs(system.distances, 2.0)
+    engine = ElectronEngine(system, 0.3, pairs, pair_prefactors(r, 0.15))
+    assert engine._bound_args()[0].sum() >= 5
+    base = dict(temperature=0.3, xi=0.15, t_min=1.0, t_max=1e4, n_times=9, replicas=1500,
+                mc_equilibration_sweeps=100, mc_sampling_sweeps=200)
+    mf = np.zeros(8)
+    fast = simulate(system, DynamicsParams(**base), seed=14, mean_field=mf)
+    ref = simulate(system, DynamicsParams(kernel="reference", **base), seed=14, mean_field=mf)
+    assert fast.counters["bound_violations"] == 0
+    for a, b in ((fast.energy, ref.energy), (fast.excitations, ref.excitations),
+                 (fast.occupation, ref.occupation)):
+        se = np.sqrt(a.stderr**2 + b.stderr**2)
+        assert np.all(np.abs(a.mean - b.mean) <= Z * np.maximum(se, 1e-12))

@@ -11,22 +11,31 @@ with the prefactors in one (P,) array over unordered pairs (docs/model.md sectio
 Algorithm: exact thinning over a sum tree of per-pair bounds, as for the TLS glass
 (kmc.dynamics.tls_engine). A pair (a, b), a < b, is active when n_a != n_b, and then its
 hop goes from the occupied to the empty site; with s = n_a - n_b and d = E_b - E_a,
-dH = s d - C_ab. The factor n_B(|dH|) + Theta(-dH) grows as dH approaches 0 from either
-side, so each active pair keeps a window [d0 - w', d0 + w'] in d around its value d0 at the
-last re-centring, with w' = min(w, |dH0|/2): dH then stays on the side of 0 where it
-started, at distance >= |dH0|/2, and the bound is the factor at the window end nearest
-0 (times 1 + 1e-12). Inactive pairs have bound 0 and an infinite window.
+dH = s d - C_ab. The factor n_B(|dH|) + Theta(-dH) decreases away from dH = 0 on either
+side, so an active pair's window is a half-line of d on which dH stays on its side of 0
+with |dH| >= x_e, and its bound is the prefactor times the factor at |dH| = x_e (times
+1 + 1e-12, taken a rounding margin inside the edge). x_e is set at a re-centring, from
+|dH0| there: the wider of a relative rule (bound within e^(w/T) of the rate uphill, within
+n_B(w) + 1 of it downhill, within 2x of it near dH = 0) and an absolute one (bound at most
+eps above the rate, eps = 0.05 x the mean prefactor). Pairs with prefactor x f_static <=
+eps are *static*: their bound is prefactor x f_static, f_static = n_B(w) + 1 the largest
+factor at |dH| >= w, valid whatever their activity while an active one keeps |dH| >= w;
+so activity changes at a hop do not touch the tree for them (an inactive static pair
+costs a rejected trial when drawn; inactive others have bound 0). w = window * T.
 
 After an accepted hop i -> j every site energy is updated exactly, E_k += C_kj - C_ki
 (O(N)). Which windows can have been left is decided per site, not per pair: each site m
-keeps a reference energy eref_m and a threshold theta_m such that every active pair (a, b)
-stays inside its window while |E_a - eref_a| <= theta_a and |E_b - eref_b| <= theta_b
-(the pair's last checked margin M_p, split in halves between its two sites; see
-``_visit``). The O(N) update loop counts the sites past their threshold; those are
-visited: their pairs are checked against the windows, re-centred if they left them, and
-the thresholds renewed. The pairs touching i and j are re-centred because their activity
-changed. Per event: O(N) plus O(degree) per visited site, independent of the number of
-pairs P elsewhere. Default window half-width w = window * T.
+keeps an interval [elo_m, ehi_m] containing E_m such that every active pair stays in its
+window for any energies of its two sites within their intervals. The O(N) update loop
+counts the sites that left their interval; those (and i and j, whose pairs are re-centred
+because their activity changed) are *settled* (``_settle``): their pairs that left their
+window or kept less than w/8 of margin are re-centred, and the site gets the widest
+interval its pairs allow given the partners' intervals (shrinking a partner's interval to
+half the pair's margin where that leaves too little). Since a window is a half-line, a
+site kicked back and forth by a neighbouring pair's hops usually keeps both energies in
+its interval and is not settled again. A rejected trial whose bound exceeds 8 (rate +
+eps) re-centres its pair (the rate fell since its window was set). Per event: O(N) plus
+O(degree) per settled site, independent of the number of pairs P elsewhere.
 """
 import math
 
@@ -49,6 +58,18 @@ _BOUND_SLACK = 1.0 + 1e-12
 # A pair whose remaining margin is below this fraction of its window width is re-centred
 # when one of its sites is visited, so that the site thresholds do not shrink to zero.
 _RENEW = 0.125
+
+# A site settled with less room than this fraction of a pair's margin towards the pair's
+# window edge first shrinks the partner's interval to half the margin (see _settle).
+_SPLIT = 0.25
+
+# A rejected trial whose bound exceeds this multiple of (rate + eps) re-centres its pair.
+_LOOSE = 8.0
+
+# Absolute slack eps per pair, as a fraction of the mean prefactor (module doc): a pair may
+# have a bound up to eps above its rate, which adds at most this fraction of sum(prefactors)
+# to the total bound.
+_ABS_SHARE = 0.05
 
 
 def hop_pairs(distances, cutoff):
@@ -82,95 +103,212 @@ def _site_pair_lists(pairs, n):
 
 
 @numba.njit(cache=True, inline="always")
-def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-              temperature, width):
-    a = pair_a[p]
-    b = pair_b[p]
-    s = occ[a] - occ[b]
-    if s == 0:
-        lo[p] = -math.inf
-        hi[p] = math.inf
-        tree_set(tree, p, 0.0)
-        return
-    d0 = energies[b] - energies[a]
-    dh0 = s * d0 - pair_c[p]
-    w = min(width, 0.5 * abs(dh0))
-    lo[p] = d0 - w
-    hi[p] = d0 + w
-    edge = dh0 - w if dh0 > 0.0 else dh0 + w
-    tree_set(tree, p, prefactors[p] * miller_abrahams_factor(edge, temperature) * _BOUND_SLACK)
-
-
-@numba.njit(cache=True)
-def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-                 temperature, width, site_ptr, site_ids, eref, theta, stack, queued):
-    tree[:] = 0.0
-    for p in range(pair_a.shape[0]):
-        _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-                  temperature, width)
-    eref[:] = energies
-    theta[:] = math.inf
-    for m in range(occ.shape[0]):
-        _visit(m, False, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-               temperature, width, site_ptr, site_ids, eref, theta, stack, queued)
+def _window_edge(x0, up, ea, eb, c, pref, eps, temperature, width):
+    """(x_e, bound factor) of an active pair in window mode (module doc). Inlined: a call
+    in the loops that use _recentre keeps numba from pruning the reference counting of
+    their arrays (an atomic increment and decrement per array and iteration, 3x the cost
+    of the rest of the static path)."""
+    # edge at |dH| = x_e: the bound is the factor there (it decreases away from 0).
+    # Relative rule: within e^(width/T) of the rate (2x near dH = 0); absolute rule:
+    # within eps of it; the wider window of the two.
+    x_rel = max(0.5 * x0, x0 - width) if up else min(width, 0.5 * x0)
+    x_e = min(x_rel, temperature * math.log1p(pref / eps))
+    # rounding: d and the rate's dH carry errors of a few ulp of the energies; the bound is
+    # taken that far inside the edge (an edge closer to 0 than that is refused)
+    ulp = 1e-12 * (1.0 + c + abs(ea) + abs(eb))
+    x_e = min(max(x_e, 2.0 * ulp), x0)
+    if x_e - ulp > 0.0:
+        return x_e, miller_abrahams_factor(x_e - ulp if up else ulp - x_e,
+                                           temperature) * _BOUND_SLACK
+    return x_e, math.inf    # dH within rounding of 0: refused by the engine
 
 
 @numba.njit(cache=True, inline="always")
-def _visit(start, force, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-           temperature, width, site_ptr, site_ids, eref, theta, stack, queued):
-    """Check the pairs of site ``start`` against their windows; renew the site thresholds.
+def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps,
+              lo, hi, tree, temperature, width):
+    """New window and bound of pair p from the current state (module doc); the tree is
+    touched only if the bound changed."""
+    a = pair_a[p]
+    b = pair_b[p]
+    s = occ[a] - occ[b]
+    c = pair_c[p]
+    pref = prefactors[p]
+    dh0 = s * (energies[b] - energies[a]) - c
+    x0 = abs(dh0)
+    up = dh0 > 0.0
+    is_static = static[p] != 0
+    inactive = (s == 0) | (pref == 0.0)
+    if inactive or (is_static and x0 >= 2.0 * width):
+        # inactive (rate 0 whatever d; a static pair keeps its activity-free bound), or
+        # static with |dH| >= width on its side of 0: the half-line beyond x_e = width
+        x_e = width
+        bound = pref * f_static if is_static else 0.0
+    else:
+        x_e, factor = _window_edge(x0, up, energies[a], energies[b], c, pref, eps,
+                                   temperature, width)
+        bound = pref * factor
+    # the half-line of d on which s d - c stays beyond x_e on the side of dH0; inactive
+    # pairs: the whole line
+    edge = s * (c + (x_e if up else -x_e))
+    lower = (s > 0) == up
+    lo[p] = -math.inf if inactive or not lower else edge
+    hi[p] = math.inf if inactive or lower else edge
+    if tree[tree.shape[0] // 2 + p] != bound:
+        tree_set(tree, p, bound)
 
-    Invariant (module doc): an active pair p = (a, b), last checked with margin M_p (the
-    distance of d = E_b - E_a to the nearer window edge), stays inside its window while
-    |E_a - eref_a| <= theta_a and |E_b - eref_b| <= theta_b. A visit of m re-centres the
-    pairs of m that left their window (with ``force``: all of them) or kept less than
-    _RENEW of its width, sets eref_m = E_m and theta_m = min_p M_p / 2, and lowers each
-    partner's threshold to at most M_p / 2 - |E_o - eref_o|; a partner whose threshold is
-    thereby exceeded is visited as well. Returns the number of re-centred pairs.
-    """
+
+# Site intervals are kept within this distance of the site energy (not infinite), so that
+# sums with infinite window edges never meet inf - inf.
+_FAR = 1e6
+
+
+@numba.njit(cache=True, inline="always")
+def _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi):
+    """Shrink the intervals of the two sites of p, each to half of p's margin on the side
+    that matters, if the box elo/ehi of the pair no longer fits p's window (after a
+    re-centring moved the window towards d)."""
+    a = pair_a[p]
+    b = pair_b[p]
+    d = energies[b] - energies[a]
+    half = 0.5 * min(d - lo[p], hi[p] - d)
+    if elo[b] - ehi[a] < lo[p]:
+        ehi[a] = min(ehi[a], energies[a] + half)
+        elo[b] = max(elo[b], energies[b] - half)
+    if ehi[b] - elo[a] > hi[p]:
+        elo[a] = max(elo[a], energies[a] - half)
+        ehi[b] = min(ehi[b], energies[b] + half)
+
+
+@numba.njit(cache=True, inline="always")
+def _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
+            hi, tree, temperature, width, site_ptr, site_ids, elo, ehi):
+    """Re-centre the pairs of site m that left their window or kept less than _RENEW width
+    of margin, then give m the widest interval [elo_m, ehi_m] (within _FAR) on which every
+    active pair of m stays in its window for any partner energy in the partner's interval
+    (widened to contain the partner's energy, which lies outside it if the partner is
+    still to be settled). Where that leaves m less than _SPLIT of a pair's margin on one
+    side, the partner's interval is first shrunk to half that margin on that side
+    (shrinking keeps every other pair of the partner fitted). Returns the number of
+    re-centred pairs."""
+    # one loop checks the margins and fits the interval; only if a pair needs re-centring
+    # (rare) do the re-centrings and the fit run again in loops of their own: _recentre
+    # inlined into the common loop made every pair slower
+    em = energies[m]
     count = 0
-    stack[0] = start
-    queued[start] = 1
-    top = 1
-    first = True
-    while top > 0:
-        top -= 1
-        m = stack[top]
-        queued[m] = 0
-        eref[m] = energies[m]
-        th = math.inf
+    for attempt in range(2):
+        low = em - _FAR
+        high = em + _FAR
         for r in range(site_ptr[m], site_ptr[m + 1]):
             p = site_ids[r]
             a = pair_a[p]
             b = pair_b[p]
-            d = energies[b] - energies[a]
-            if (force and first) or d < lo[p] or d > hi[p] \
-                    or min(d - lo[p], hi[p] - d) < _RENEW * (hi[p] - lo[p]):
-                _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, lo, hi, tree,
-                          temperature, width)
-                count += 1
-            if lo[p] == -math.inf:
+            # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m
+            o = a + b - m
+            eo = energies[o]
+            mb = b == m
+            ulo = lo[p] if mb else -hi[p]
+            uhi = hi[p] if mb else -lo[p]
+            u = em - eo
+            if attempt == 0 and min(u - ulo, uhi - u) < _RENEW * width:
+                count += 1      # re-centred below, then fitted on the second attempt
                 continue
-            half = 0.5 * min(d - lo[p], hi[p] - d)
-            th = min(th, half)
-            o = b if a == m else a
-            lim = half - abs(energies[o] - eref[o])
-            if lim < theta[o]:
-                theta[o] = lim
-                if lim < 0.0 and queued[o] == 0:
-                    stack[top] = o
-                    queued[o] = 1
-                    top += 1
-        theta[m] = th
-        first = False
+            olo = min(elo[o], eo)
+            ohi = max(ehi[o], eo)
+            cap = uhi + olo
+            flo = ulo + ohi
+            if cap - em < _SPLIT * (uhi - u):
+                elo[o] = eo - 0.5 * (uhi - u)
+                cap = em + 0.5 * (uhi - u)
+            if em - flo < _SPLIT * (u - ulo):
+                ehi[o] = eo + 0.5 * (u - ulo)
+                flo = em - 0.5 * (u - ulo)
+            high = min(high, cap)
+            low = max(low, flo)
+        if count == 0 or attempt == 1:
+            break
+        for r in range(site_ptr[m], site_ptr[m + 1]):
+            p = site_ids[r]
+            d = energies[pair_b[p]] - energies[pair_a[p]]
+            if min(d - lo[p], hi[p] - d) < _RENEW * width:
+                _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
+                          f_static, eps, lo, hi, tree, temperature, width)
+    elo[m] = low
+    ehi[m] = high
     return count
+
+
+@numba.njit(cache=True, _nrt=False)
+def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
+                 hi, tree, temperature, width, site_ptr, site_ids, elo, ehi):
+    for q in range(tree.shape[0]):
+        tree[q] = 0.0
+    for p in range(pair_a.shape[0]):
+        _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps,
+                  lo, hi, tree, temperature, width)
+    # zero-width intervals fit every window; then widen them site by site
+    for m in range(occ.shape[0]):
+        elo[m] = energies[m]
+        ehi[m] = energies[m]
+    for m in range(occ.shape[0]):
+        _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
+                hi, tree, temperature, width, site_ptr, site_ids, elo, ehi)
+
+
+# The helpers below are inlined (numba IR) into functions compiled without numba's
+# reference counting (_nrt=False; they allocate nothing): with it, every inlined helper
+# call increments and decrements the count of each array it binds, about 20 atomic
+# operations per call, which made a site visit 2x slower. The kernel itself needs it
+# (the recorder sorts) and calls these functions once per event.
+
+
+@numba.njit(cache=True, _nrt=False)
+def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
+             hi, tree, temperature, width, elo, ehi):
+    """Re-centre pair p (at a rejected trial) and shrink its sites' intervals to fit."""
+    _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
+              hi, tree, temperature, width)
+    _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi)
+
+
+@numba.njit(cache=True, _nrt=False)
+def _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors, static,
+               f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree, elo, ehi,
+               counters, hot):
+    """After the hop i -> j (occupations already swapped): the exact O(N) update of the
+    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot (N,)
+    int64 is scratch."""
+    n = occ.shape[0]
+    n_hot = 0
+    for m in range(n):
+        e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
+        energies[m] = e
+        # append m to the list if it left its interval (branch-free: the outcome is random)
+        hot[n_hot] = m
+        n_hot += (e < elo[m]) | (e > ehi[m])
+    # the pairs of i and j changed activity: re-centre all of them, then settle i and j
+    for site in (i, j):
+        for r in range(site_ptr[site], site_ptr[site + 1]):
+            _recentre(site_ids[r], occ, energies, pair_a, pair_b, pair_c, prefactors, static,
+                      f_static, eps, lo, hi, tree, temperature, width)
+        counters[RECENTRES] += site_ptr[site + 1] - site_ptr[site]
+    for site in (i, j):
+        counters[RECENTRES] += _settle(site, occ, energies, pair_a, pair_b, pair_c, prefactors,
+                                       static, f_static, eps, lo, hi, tree, temperature, width,
+                                       site_ptr, site_ids, elo, ehi)
+    for h in range(n_hot):
+        m = hot[h]
+        # i and j are settled; a site can have been fitted by a partner's settling since
+        if energies[m] < elo[m] or energies[m] > ehi[m]:
+            counters[RECENTRES] += _settle(m, occ, energies, pair_a, pair_b, pair_c,
+                                           prefactors, static, f_static, eps, lo, hi, tree,
+                                           temperature, width, site_ptr, site_ids, elo, ehi)
 
 
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
-                     prefactors, site_ptr, site_ids, temperature, width, lo, hi, tree,
-                     eref, theta, stack, queued, scalars, counters, executions, times, rng,
-                     budget, energy_out, exc_out, config_out):
+                     prefactors, static, f_static, eps, site_ptr, site_ids, temperature,
+                     width, lo, hi, tree, elo, ehi, hot, scalars, counters, executions, times,
+                     rng, budget, energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
     executions (2, P) counts the accepted hops of each pair (a, b), a < b, from a to b
@@ -206,6 +344,11 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         if rate > bound:
             counters[VIOLATIONS] += 1
         if rng.random() * bound >= rate:
+            if bound > _LOOSE * (rate + eps):
+                # the pair moved away from dH = 0 since its window was set: tighten it now
+                _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
+                         f_static, eps, lo, hi, tree, temperature, width, elo, ehi)
+                counters[RECENTRES] += 1
             continue
         if occ[a] == 1:
             i = a
@@ -219,24 +362,9 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         occ[j] = 1
         counters[EVENTS] += 1
         executions[0 if i == a else 1, p] += 1
-        # exact O(N) update, counting the sites whose energy drifted past their threshold
-        hot = 0
-        for m in range(n):
-            e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
-            energies[m] = e
-            hot += abs(e - eref[m]) > theta[m]
-        # the pairs of i and j changed activity: re-centre all of them
-        for site in (i, j):
-            counters[RECENTRES] += _visit(site, True, occ, energies, pair_a, pair_b, pair_c,
-                                          prefactors, lo, hi, tree, temperature, width,
-                                          site_ptr, site_ids, eref, theta, stack, queued)
-        if hot > 0:
-            for m in range(n):
-                if abs(energies[m] - eref[m]) > theta[m]:
-                    counters[RECENTRES] += _visit(m, False, occ, energies, pair_a, pair_b,
-                                                  pair_c, prefactors, lo, hi, tree,
-                                                  temperature, width, site_ptr, site_ids,
-                                                  eref, theta, stack, queued)
+        _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors,
+                   static, f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree,
+                   elo, ehi, counters, hot)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -254,7 +382,7 @@ class ElectronEngine:
         array that sets every rate's scale (rescale between calls, then :meth:`refresh`)
     site_energies : (N,) float or None, eps_i (default system.site_energies; the pulse
         protocol passes eps_i + F g_i)
-    window : float, half-width of the thinning windows in units of T
+    window : float, w / T, the scale of the thinning windows (module doc; speed only)
     kernel : "fast" or "reference" (Gillespie recomputing every pair rate after each event)
 
     A state is a kmc.dynamics.state.ElectronState.
@@ -291,10 +419,11 @@ class ElectronEngine:
         self.site_energies = np.ascontiguousarray(
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
+        # the static bound's factor: the largest Miller-Abrahams factor at |dH| >= width
+        self._hot = np.zeros(n, dtype=np.int64)    # scratch of _after_hop
+        self.f_static = miller_abrahams_factor(-self.width, self.temperature) * _BOUND_SLACK
+        self._static_for = None
         self.kernel = kernel
-        # scratch of the site visits (empty between calls, so not part of a state)
-        self._stack = np.zeros(n, dtype=np.int64)
-        self._queued = np.zeros(n, dtype=np.int8)
 
     def new_state(self, occupations):
         """State for occupations (N,) of 0/1 with M electrons at clock 0."""
@@ -309,19 +438,30 @@ class ElectronEngine:
         n = self.n_sites
         state = ElectronState(config=occ, fields=np.ascontiguousarray(fields),
                               lo=np.empty(n_pairs), hi=np.empty(n_pairs),
-                              tree=new_tree(n_pairs), eref=np.empty(n), theta=np.empty(n),
+                              tree=new_tree(n_pairs), elo=np.empty(n), ehi=np.empty(n),
                               scalars=np.array([0.0, energy]),
                               counters=np.zeros(N_COUNTERS, dtype=np.int64),
                               executions=np.zeros((2, n_pairs), dtype=np.int64))
         self.refresh(state)
         return state
 
+    def _bound_args(self):
+        """(static, f_static, eps) of the bound construction (module doc): a pure function of
+        the current prefactors, recomputed when they changed (the accelerator rewrites them),
+        so that a resumed run makes the same choices as an uninterrupted one."""
+        if self._static_for is None or not np.array_equal(self._static_for, self.prefactors):
+            self._static_for = self.prefactors.copy()
+            eps = _ABS_SHARE * float(np.sum(self.prefactors)) / self.prefactors.shape[0]
+            self._static = (self.prefactors * self.f_static <= eps).astype(np.int8)
+            self._eps = eps if eps > 0.0 else math.inf
+        return self._static, self.f_static, self._eps
+
     def refresh(self, state):
         """Rebuild every thinning bound (after prefactors, T or the energies changed)."""
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
-                     self.prefactors, state["lo"], state["hi"], state["tree"],
+                     self.prefactors, *self._bound_args(), state["lo"], state["hi"], state["tree"],
                      self.temperature, self.width, self.site_ptr, self.site_ids,
-                     state["eref"], state["theta"], self._stack, self._queued)
+                     state["elo"], state["ehi"])
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
@@ -347,9 +487,10 @@ class ElectronEngine:
         if self.kernel == "fast":
             _thinning_kernel(state["config"], state["fields"], self.interactions,
                              self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
-                             self.prefactors, self.site_ptr, self.site_ids, self.temperature,
+                             self.prefactors, *self._bound_args(),
+                             self.site_ptr, self.site_ids, self.temperature,
                              self.width, state["lo"], state["hi"], state["tree"],
-                             state["eref"], state["theta"], self._stack, self._queued,
+                             state["elo"], state["ehi"], self._hot,
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:

@@ -59,7 +59,7 @@ class ElectronState(_NamedArrays):
     fields : (N,) float, site energies E_i (Eq. 20), updated incrementally, units of J
     lo, hi : (P,) float, thinning windows of the pair differences E_b - E_a
     tree : (2Q,) float, sum tree of the pair rate bounds
-    eref, theta : (N,) float, per-site reference energies and thresholds of the window checks
+    elo, ehi : (N,) float, per-site energy intervals of the window checks
     scalars : (2,) float, [clock, energy H]
     counters : (5,) int64, kmc.dynamics.counters layout
     executions : (2, P) int64, hops of each pair (a, b), a < b, a -> b and b -> a
@@ -70,8 +70,8 @@ class ElectronState(_NamedArrays):
     lo: np.ndarray
     hi: np.ndarray
     tree: np.ndarray
-    eref: np.ndarray
-    theta: np.ndarray
+    elo: np.ndarray
+    ehi: np.ndarray
     scalars: np.ndarray
     counters: np.ndarray
     executions: np.ndarray
