@@ -20,7 +20,9 @@ import numpy as np
 
 from kmc.errors import ResultFileError
 
-FORMAT = 1
+# 2: the electron engine's state holds per-site energy intervals (elo, ehi) in place of
+# (eref, theta); a checkpoint of format 1 cannot be resumed by this code.
+FORMAT = 2
 
 
 def fingerprint(*parts):
@@ -54,7 +56,9 @@ def load(path, fingerprint_value, rng):
         header = json.loads(str(data["_header"]))
         arrays = {k: data[k].copy() for k in data.files if k != "_header"}
     if header.get("format") != FORMAT:
-        raise ResultFileError(f"{path}: checkpoint format {header.get('format')}, expected {FORMAT}")
+        raise ResultFileError(f"{path}: checkpoint format {header.get('format')}, expected "
+                              f"{FORMAT} (written by another version; delete it to rerun "
+                              f"that realization)")
     if header["fingerprint"] != fingerprint_value:
         raise ResultFileError(f"{path}: checkpoint belongs to another run (fingerprint "
                               f"{header['fingerprint']}, expected {fingerprint_value})")
