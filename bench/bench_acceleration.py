@@ -1,6 +1,6 @@
 """Temporal acceleration at the paper's parameters: wall time, events executed, speed-up.
 
-Run: python bench/bench_acceleration.py [--quick] [--tls-only | --electron-only]
+Run: python bench/bench_acceleration.py [--quick] [--replicas R] [--tls-only | --electron-only]
      python bench/bench_acceleration.py --where T_MAX   (electron: where the events go)
 
 Cases (docs/acceleration.md; realizations drawn with fixed seeds):
@@ -14,7 +14,9 @@ Printed per case, all measured in this run: wall time of the accelerated run, ev
 trials executed, the estimate of the events the exact engine would have needed (sum over
 executed events of 1 / scale), their ratio (the speed-up in events), the exact engine's
 events per second measured on a short stretch of the same system, and the projected wall
-time of the unaccelerated run (estimate / that rate). --quick: 2 replicas, 4 decades fewer.
+time of the unaccelerated run (estimate / that rate); wall and CPU (process) time, and per
+replica its events and the CPU time so far. --quick: 2 replicas, 4 decades fewer;
+--replicas R: R replicas.
 
 --where T_MAX: one replica of the electron case up to T_MAX; the executed events are split by
 what the rule did with their process at the schedule point ending their interval: *burst*
@@ -59,8 +61,8 @@ def run_case(label, engine, configs, times, rng):
     out = {"energy": np.zeros(times.size), "excitations": np.zeros(times.size),
            "config": np.zeros((times.size, engine.n_sites), dtype=np.int8)}
     events = trials = estimate = 0.0
-    t0 = time.perf_counter()
-    for config in configs:
+    t0, c0 = time.perf_counter(), time.process_time()
+    for r, config in enumerate(configs):
         state = acc.new_state(config)
         while not acc.advance(state, times, rng, 10**7, out):
             pass
@@ -68,12 +70,15 @@ def run_case(label, engine, configs, times, rng):
         events += c["events"]
         trials += c["trials"]
         estimate += c["events_unaccelerated"]
+        print(f"  replica {r}: {c['events']:.4g} events, {time.process_time() - c0:.1f} CPU s "
+              "so far", flush=True)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     acc.engine.prefactors[:] = acc.base
     rate = exact_rate(acc.engine, configs[0], rng)
     print(f"{label}: {len(configs)} replicas, t = {times[0]:.0e}..{times[-1]:.0e} "
           f"({np.log10(times[-1] / times[0]):.0f} decades)")
-    print(f"  accelerated wall time {wall:8.1f} s | events {events:.4g} | trials {trials:.4g}"
+    print(f"  accelerated wall time {wall:8.1f} s (CPU {cpu:.1f} s) | events {events:.4g} | trials {trials:.4g}"
           f" | events without acceleration (estimate) {estimate:.4g}")
     print(f"  speed-up in events {estimate / events:.4g} | exact engine {rate:.4g} events/s "
           f"| projected unaccelerated wall time {estimate / rate:.4g} s "
@@ -142,6 +147,8 @@ def main():
         return
     quick = "--quick" in sys.argv
     replicas = 2 if quick else 16
+    if "--replicas" in sys.argv:
+        replicas = int(sys.argv[sys.argv.index("--replicas") + 1])
     cut = 4 if quick else 0
     if "--electron-only" not in sys.argv:
         rng = np.random.default_rng(1)
