@@ -68,9 +68,11 @@ onto sum_i n_i = M, which rounding in BDF's Newton solves would otherwise let dr
 Integration: scipy's BDF (default) or Radau stepped by hand with the analytic Jacobian,
 from t = 0 to the last grid time, outputs from each step's dense output at the grid times.
 BDF's Newton matrices I - c J are factorized on their strongly coupled rows only
-(``_row_sparse_newton``; the converged steps are unchanged, a test holds them to the
-dense LU) and the TLS Jacobian is passed as diag + diag(r) J without forming it
-(``_StructuredJacobian``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
+(``_row_sparse_newton``, row_drop 1e-3 for the TLS glass and 1e-5 for the electron
+glass; the converged steps are unchanged, tests hold them to the dense LU), the Jacobian
+is passed lazily (``_LazyJacobian``; the TLS one as diag + diag(r) J without forming it),
+and the N^2 products of the fields and site energies use BLAS dsymv on the symmetric
+coupling matrices (``_matvec``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
 site, the occupations being O(1)).
 """
 from dataclasses import dataclass
