@@ -68,9 +68,11 @@ onto sum_i n_i = M, which rounding in BDF's Newton solves would otherwise let dr
 Integration: scipy's BDF (default) or Radau stepped by hand with the analytic Jacobian,
 from t = 0 to the last grid time, outputs from each step's dense output at the grid times.
 BDF's Newton matrices I - c J are factorized on their strongly coupled rows only
-(``_row_sparse_newton``; the converged steps are unchanged, a test holds them to the
-dense LU) and the TLS Jacobian is passed as diag + diag(r) J without forming it
-(``_StructuredJacobian``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
+(``_row_sparse_newton``, row_drop 1e-3 for the TLS glass and 1e-5 for the electron
+glass; the converged steps are unchanged, tests hold them to the dense LU), the Jacobian
+is passed lazily (``_LazyJacobian``; the TLS one as diag + diag(r) J without forming it),
+and the N^2 products of the fields and site energies use BLAS dsymv on the symmetric
+coupling matrices (``_matvec``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
 site, the occupations being O(1)).
 """
 from dataclasses import dataclass
@@ -78,11 +80,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.integrate
 import scipy.linalg
+import scipy.linalg.blas
 import scipy.sparse
 
 from kmc.dynamics.params import HOP_ENERGIES
 from kmc.errors import ConfigError
-from kmc.model import (electron_energy, electron_site_energies, tls_energy,
+from kmc.model import (electron_energy, tls_energy,
                        tls_local_fields)
 
 METHODS = ("BDF", "Radau")
@@ -111,6 +114,25 @@ def _coth_derivative(x):
         full = coth - x * inv_sinh2
     small = 2.0 * x / 3.0 - 4.0 * x**3 / 45.0
     return np.where(x < 1e-3, small, full)
+
+
+def _matvec(a, x, symmetric):
+    """(N,) a @ x for an (N, N) float64 ``a``; ``symmetric``: a == a.T exactly.
+
+    For a symmetric matrix BLAS dsymv reads one triangle, half the memory traffic of a
+    general product, which bounds the cost of this N^2 product (it is most of a
+    right-hand side); the result differs from a @ x by rounding only. ``a.T`` is the
+    Fortran-ordered view dsymv takes without a copy. The systems accept matrices
+    symmetric to np.allclose only, hence the exact flag (``_is_symmetric``).
+    """
+    if not symmetric:
+        return a @ x
+    return scipy.linalg.blas.dsymv(1.0, a.T, np.asarray(x, dtype=float))
+
+
+def _is_symmetric(a):
+    """True if the float64 C-ordered ``a`` equals its transpose exactly (dsymv applies)."""
+    return bool(a.dtype == np.float64 and a.flags.c_contiguous and np.array_equal(a, a.T))
 
 
 def _ma_factor(x, temperature, width=0.0):
@@ -152,6 +174,7 @@ class TLSMeanField:
 
     model = "tls"
     conserves_total = False
+    row_drop = 1e-3          # default of integrate's row_drop (docs/meanfield-dynamics.md)
 
     def __init__(self, system, temperature, prefactors, bias=None, switch_width=1e-9,
                  readout="classical"):
@@ -167,7 +190,8 @@ class TLSMeanField:
         self.temperature = float(temperature)
         self.prefactors = np.asarray(prefactors, dtype=float)
         self.bias = np.asarray(system.bias if bias is None else bias, dtype=float)
-        self.couplings = np.asarray(system.couplings, dtype=float)
+        self.couplings = np.ascontiguousarray(system.couplings, dtype=float)
+        self._symmetric = _is_symmetric(self.couplings)
         self.delta0 = np.asarray(system.delta0, dtype=float)
         n = system.n_sites
         if self.prefactors.shape != (n,) or self.bias.shape != (n,):
@@ -176,7 +200,7 @@ class TLSMeanField:
 
     def fields(self, m):
         """(N,) local fields h_i = Delta_i - 1/4 sum_j J_ij m_j, units of J."""
-        return self.bias - 0.25 * (self.couplings @ m)
+        return self.bias - 0.25 * _matvec(self.couplings, m, self._symmetric)
 
     def _parts(self, m):
         h = self.fields(m)
@@ -271,6 +295,7 @@ class ElectronMeanField:
 
     model = "electron"
     conserves_total = True   # sum_i n_i (the Jacobian's columns sum to zero)
+    row_drop = 1e-5          # default of integrate's row_drop (docs/meanfield-dynamics.md)
 
     def __init__(self, system, temperature, pairs, prefactors, site_energies=None,
                  hop_energy="pair", resonance_width=0.0):
@@ -292,7 +317,8 @@ class ElectronMeanField:
         self.prefactors = prefactors
         self.site_energies = np.asarray(system.site_energies if site_energies is None
                                         else site_energies, dtype=float)
-        self.interactions = np.asarray(system.interactions, dtype=float)
+        self.interactions = np.ascontiguousarray(system.interactions, dtype=float)
+        self._symmetric = _is_symmetric(self.interactions)
         self.filling = system.filling
         if hop_energy not in HOP_ENERGIES:
             raise ConfigError("hop_energy", f"expected one of {HOP_ENERGIES}, got "
@@ -312,8 +338,11 @@ class ElectronMeanField:
             shape=(n, p.size))
 
     def energies(self, n):
-        """(N,) mean-field site energies E_i = eps_i + sum_j C_ij (n_j - K), units of J."""
-        return electron_site_energies(n, self.site_energies, self.interactions, self.filling)
+        """(N,) mean-field site energies E_i = eps_i + sum_j C_ij (n_j - K), units of J.
+
+        kmc.model.electron_site_energies with the symmetric product (``_matvec``)."""
+        q = np.asarray(n, dtype=float) - self.filling
+        return self.site_energies + _matvec(self.interactions, q, self._symmetric)
 
     def _currents(self, n):
         e = self.energies(n)
@@ -413,7 +442,7 @@ class Trajectory:
 
 
 def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="analytic",
-              pulse_model=None, waiting_time=0.0, row_drop=1e-3):
+              pulse_model=None, waiting_time=0.0, row_drop=None):
     """Integrate the mean-field rate equation of ``model`` and sample it on ``times``.
 
     Parameters
@@ -434,10 +463,12 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
     pulse_model, waiting_time
         Pulse protocol: integrate ``pulse_model`` (the same system with the extra bias)
         for ``waiting_time`` from x0 first; its end state starts the sampled segment.
-    row_drop : float, >= 0
+    row_drop : float, >= 0, or None
         BDF only: Newton matrices keep only the rows of I - c J whose off-diagonal l1 norm
         exceeds row_drop times the diagonal (``_row_sparse_newton``); 0 is the dense LU
-        of the whole matrix (the reference).
+        of the whole matrix (the reference). None: the model's ``row_drop`` (TLS 1e-3;
+        electron 1e-5, with 1e-3 the N = 1000 electron quench stalls at t > 1e10,
+        docs/meanfield-dynamics.md).
 
     Returns
     -------
@@ -445,6 +476,8 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
     """
     if method not in METHODS:
         raise ConfigError("method", f"expected one of {METHODS}, got {method!r}")
+    if row_drop is None:
+        row_drop = model.row_drop
     if jacobian not in ("analytic", "numerical"):
         raise ConfigError("jacobian", f"expected 'analytic' or 'numerical', got {jacobian!r}")
     times = np.asarray(times, dtype=float)
@@ -468,93 +501,141 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
                       **totals)
 
 
-def _row_sparse_newton(solver, row_drop):
+def _row_sparse_newton(solver, row_drop, conserves_total=False):
     """Replace BDF's dense LU of I - c J by the LU of its strongly coupled rows only.
 
     Row i of I - c J is kept if its off-diagonal l1 norm exceeds ``row_drop`` times its
     diagonal; the other rows are replaced by their diagonal. With K the kept rows, the
     solve is x_i = b_i / A_ii off K, then A_KK x_K = b_K - A_K,notK x_notK (one k x k LU,
-    k = |K|; "not K" means the columns outside K). Most sites are either slow at the current step (c r_i ||J_i|| << 1) or fast
-    and in local equilibrium (r_i ~ e^(-E/T) small next to lambda_i), so k << N.
+    k = |K|; "not K" means the columns outside K). Most sites are either slow at the
+    current step (c r_i ||J_i|| << 1) or fast and in local equilibrium (r_i ~ e^(-E/T)
+    small next to lambda_i), so k << N.
     This changes only the matrix of the Newton iteration (a modified Newton method, whose
     contraction factor is of order row_drop): the converged step solves the same
     implicit equations with the exact right-hand side, to the same Newton tolerance.
+
+    ``conserves_total`` (the electron glass, whose Jacobian's columns sum to zero): the
+    exact Newton increment x = A^-1 b has sum(x) = sum(b) (1^T A = 1^T), the truncated
+    one not; the missing sum is put back with weights 1 / |A_ii| (the dropped rows'
+    error is (their off-diagonal terms) / A_ii). The Newton fixed point is unchanged, and
+    the converged step keeps sum_i n_i to rounding instead of to the Newton tolerance:
+    the projection of ``_run`` then moves each site by ~1e-13 instead of ~1e-10 per step
+    (N = 1000 electron glass near its stationary state).
+
+    Electron glass: with row_drop = 1e-3 the N = 1000 quench stalls at t > 1e10 (BDF at
+    order 1, 2 of 3 Newton iterations failing, thousands of steps per decade; from the
+    stationary end state: > 650 steps to t = 5e10 against 24 steps to 1e12 with the
+    dense LU or row_drop <= 1e-5), hence the electron default 1e-5.
     """
     def lu(a):
-        solver.nlu += 1
-        if isinstance(a, _StructuredJacobian):
+        if isinstance(a, _LazyJacobian):
             d, active, block, coupling = a.newton_blocks(row_drop)
         else:
-            d = np.diag(a).copy()
-            off = np.abs(a).sum(axis=1) - np.abs(d)
-            active = np.flatnonzero(off > row_drop * np.abs(d))
-            coupling = a[active]
-            block = coupling[:, active]
-            coupling[:, active] = 0.0
-        if active.size == 0:
-            return d, active, None, None
-        factor = scipy.linalg.lu_factor(block, overwrite_a=True, check_finite=False)
-        return d, active, factor, coupling
+            d, active, block, coupling = _dense_newton_blocks(np.array(a), row_drop)
+        solver.nlu += 1
+        factor = None
+        if active.size:
+            factor = scipy.linalg.lu_factor(block, overwrite_a=True, check_finite=False)
+        weights = None
+        if conserves_total:
+            weights = 1.0 / np.abs(d)
+            weights /= weights.sum()
+        return d, active, factor, coupling, weights
 
     def solve_lu(factors, b):
-        d, active, factor, coupling = factors
+        d, active, factor, coupling, weights = factors
         x = b / d
         if factor is not None:
             x[active] = scipy.linalg.lu_solve(factor, b[active] - coupling @ x,
                                               check_finite=False)
+        if weights is not None:
+            x += (b.sum() - x.sum()) * weights
         return x
 
     solver.lu, solver.solve_lu = lu, solve_lu
 
 
-class _StructuredJacobian:
-    """Lazy diag(diag) + diag(rows) J and the Newton matrix I - c (that), for scipy's BDF.
+class _LazyJacobian:
+    """A Jacobian J and the Newton matrix I - c J, formed only when factorized.
 
     BDF forms ``self.I - c * J`` before each LU; with this object (numpy defers to it
-    through ``__array_ufunc__ = None``) that costs O(N) instead of O(N^2), and the
-    row-sparse LU below reads the structure directly.
+    through ``__array_ufunc__ = None``) that costs O(1) instead of O(N^2), and the LU of
+    ``_row_sparse_newton`` reads the structure of J (subclasses give ``newton_blocks``).
     """
 
     __array_ufunc__ = None
 
-    def __init__(self, diag, rows, couplings, row_norms, scale=1.0, shifted=False):
-        self.diag, self.rows, self.couplings, self.row_norms = diag, rows, couplings, row_norms
-        self.scale, self.shifted = scale, shifted
-        self.shape = (diag.size, diag.size)
+    def __init__(self, evaluation, size, scale=1.0):
+        self.evaluation, self.scale = evaluation, scale
+        self.shape = (size, size)
 
     def __rmul__(self, c):
-        return _StructuredJacobian(self.diag, self.rows, self.couplings, self.row_norms,
-                                   self.scale * float(c), self.shifted)
+        return type(self)(self.evaluation, self.shape[0], self.scale * float(c))
 
     __mul__ = __rmul__
 
     def __rsub__(self, identity):
-        return _StructuredJacobian(self.diag, self.rows, self.couplings, self.row_norms,
-                                   self.scale, True)
+        return self           # always I - c J: BDF subtracts from its identity only
+
+
+class _StructuredJacobian(_LazyJacobian):
+    """TLS: J = diag(diag) + diag(rows) J_couplings, ``evaluation`` = (diag, rows,
+    couplings, row l1 norms of the couplings); the row-sparse blocks are read from it
+    in O(k N)."""
 
     def newton_blocks(self, row_drop):
         """(d, K, A_KK, A_K with its K columns zeroed) of A = I - c J (``_row_sparse_newton``)."""
+        diag, rows, couplings, row_norms = self.evaluation
         c = self.scale
-        d = 1.0 - c * self.diag
-        keep = c * np.abs(self.rows) * self.row_norms > row_drop * np.abs(d)
-        active, rest = np.flatnonzero(keep), np.flatnonzero(~keep)
-        coupling = (-c * self.rows[active])[:, None] * self.couplings[active]
+        d = 1.0 - c * diag
+        active = np.flatnonzero(c * np.abs(rows) * row_norms > row_drop * np.abs(d))
+        coupling = (-c * rows[active])[:, None] * couplings[active]
         block = coupling[:, active]
         block[np.diag_indices_from(block)] += d[active]
         coupling[:, active] = 0.0
         return d, active, block, coupling
 
 
-def _structured_jacobian(solver, model):
-    """Give a BDF solver the lazy Jacobian of a model with ``jacobian_factors``."""
-    norms = np.abs(model.couplings).sum(axis=1)
+def _dense_newton_blocks(a, row_drop):
+    """(d, K, A_KK, A_K with its K columns zeroed) of a dense Newton matrix ``a``
+    (overwritten), K the rows kept by ``_row_sparse_newton``."""
+    d = np.diag(a).copy()
+    off = np.abs(a).sum(axis=1) - np.abs(d)
+    active = np.flatnonzero(off > row_drop * np.abs(d))
+    coupling = a[active]
+    block = coupling[:, active]
+    coupling[:, active] = 0.0
+    return d, active, block, coupling
+
+
+class _DenseJacobian(_LazyJacobian):
+    """A dense (N, N) J (``evaluation``); the Newton matrix is formed at factorization."""
+
+    def newton_blocks(self, row_drop):
+        """(d, K, A_KK, A_K with its K columns zeroed) of A = I - c J (``_row_sparse_newton``)."""
+        a = -self.scale * self.evaluation
+        a[np.diag_indices_from(a)] += 1.0
+        return _dense_newton_blocks(a, row_drop)
+
+
+def _lazy_jacobian(solver, model):
+    """Give a BDF solver the model's Jacobian as a ``_LazyJacobian``."""
+    if hasattr(model, "jacobian_factors"):
+        norms = np.abs(model.couplings).sum(axis=1)
+
+        def evaluate(y):
+            return _StructuredJacobian((*model.jacobian_factors(y), model.couplings, norms),
+                                       y.size)
+    else:
+        def evaluate(y):
+            return _DenseJacobian(model.jacobian(y), y.size)
 
     def jac(t, y):
         solver.njev += 1
-        return _StructuredJacobian(*model.jacobian_factors(y), model.couplings, norms)
+        return evaluate(y)
 
     solver.jac = jac
-    solver.J = _StructuredJacobian(*model.jacobian_factors(solver.y), model.couplings, norms)
+    solver.J = evaluate(solver.y)
     solver.LU = None
 
 
@@ -570,9 +651,9 @@ def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals, row_
     solver = solver_cls(lambda t, y: model.rhs(y), 0.0, x0, t_end, rtol=rtol, atol=atol,
                         jac=jac)
     if method == "BDF" and row_drop > 0:
-        _row_sparse_newton(solver, row_drop)
-        if jacobian == "analytic" and hasattr(model, "jacobian_factors"):
-            _structured_jacobian(solver, model)
+        _row_sparse_newton(solver, row_drop, model.conserves_total)
+        if jacobian == "analytic":
+            _lazy_jacobian(solver, model)
     total = float(np.sum(x0))
     k, steps, message = 0, 0, "finished"
     while solver.status == "running":
