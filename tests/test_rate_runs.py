@@ -12,7 +12,7 @@ from kmc.pipeline import config as config_module
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 ALL = sorted(RUNS.glob("*.toml")) + sorted((RUNS / "reduced").glob("*.toml"))
 RATE_FILES = sorted(p for p in RUNS.glob("*.toml")
-                    if re.match(r"(fig(0[3679]|1[135-9]|20)|table1)_", p.name))
+                    if re.match(r"(fig(0[3679]|1[135-9]|20)|table1(?!_kmc))_", p.name))
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(RUNS)))
