@@ -3,7 +3,16 @@
 Used by tests/test_acceleration.py and, for the table in runs/README.md and the numbers in
 docs/acceleration.md, from the command line:
 
+    python tests/acceleration_harness.py tls-qe 100 4000 1,2,3 random,pulse   # check 1
+    python tests/acceleration_harness.py tls-qe 100 4000 2 random,pulse 0.01  # Delta0 <= 0.01
+    python tests/acceleration_harness.py electron-qe 100 4000 4 random,pulse  # electron glass
     python tests/acceleration_harness.py tls-cap 30 1000     # naive cap, K = 30, 1000 replicas
+    python tests/acceleration_harness.py tls-unaccelerated full [replicas]   # N = 200, exact KMC
+    python tests/acceleration_harness.py tls-convergence full   # N_e = 100 vs 300, N = 1000
+
+(arguments of the master-equation checks: rule-of-model, N_e (or K), replicas, instance
+seeds, starts, largest Delta0 (TLS); ``-v`` anywhere prints max |z| and the worst column per
+time, column 0 the energy and column 1 + i the occupation of site i).
 
 The z statistic of an observable X at time t is (KMC mean - exact mean) / sqrt(Var X(t) / R),
 with the exact variance from the same p(t) (as tests/test_master_equation.py).
@@ -19,7 +28,7 @@ import scipy.stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kmc import ElectronSystem, TLSSystem  # noqa: E402
-from kmc.dynamics import MasterEquation  # noqa: E402
+from kmc.dynamics import DynamicsParams, MasterEquation, simulate  # noqa: E402
 from kmc.dynamics.acceleration import AccelerationSettings, Accelerator  # noqa: E402
 from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors  # noqa: E402
 from kmc.dynamics.counters import EVENTS  # noqa: E402
@@ -141,7 +150,88 @@ def check(system, temperature, settings, start, replicas, times, seed, pairs=Non
     return float(np.nanmax(np.abs(z))), z, float(events.mean()), float(estimate.mean())
 
 
+def ensemble_z(a, b, name):
+    """(n_times,) |mean_a - mean_b| / sqrt(se_a^2 + se_b^2) of curve ``name`` of two
+    DynamicsResults (independent ensembles)."""
+    ca, cb = getattr(a, name), getattr(b, name)
+    se = np.sqrt(ca.stderr ** 2 + cb.stderr ** 2)
+    return np.abs(ca.mean - cb.mean) / np.maximum(se, 1e-300)
+
+
+def unaccelerated_comparison(full, replicas=None):
+    """Check 3: TLS N = 200 (d = 3, W = J = 1, T = 0.1, Delta0 on [3e-3, 1e-1]: rates over
+    ~3-4 decades), quench from random states, exact KMC (seed 3) against the accelerated
+    one at N_e = 100 (seed 4). Reduced: 32 replicas to t = 1e5; full: 128 to t = 1e7;
+    ``replicas`` overrides the number of replicas.
+
+    Returns (exact DynamicsResult, accelerated DynamicsResult, {curve: (n_times,) z}).
+    """
+    system = TLSSystem.random(np.random.default_rng(8), 200, W=1.0, J=1.0, delta0_min=3e-3,
+                              delta0_max=1e-1)
+    params = DynamicsParams(temperature=0.1, t_min=1.0, t_max=1e7 if full else 1e5,
+                            n_times=22 if full else 16,
+                            replicas=replicas or (128 if full else 32),
+                            mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
+    mf = np.zeros(200)
+    exact = simulate(system, params, seed=3, mean_field=mf)
+    fast = simulate(system, DynamicsParams(**{**params.__dict__,
+                                              "acceleration": "quasi_equilibrium"}),
+                    seed=4, mean_field=mf)
+    return exact, fast, {name: ensemble_z(exact, fast, name)
+                         for name in ("energy", "excitations")}
+
+
+def convergence_comparison(full, n=None, replicas=None):
+    """Check 4: the paper's parameters (Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, d = 3),
+    quench, t = 1e1..1e15 (29 times): N_e = 100 (seed 5) against N_e = 300 (seed 6).
+    Reduced: N = 30, 8 replicas; full: N = 1000, 16 replicas; ``n`` and ``replicas``
+    override them.
+
+    Returns (recommended result, strict result, {curve: (n_times,) z}).
+    """
+    n = n or (1000 if full else 30)
+    system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
+    params = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29,
+                            replicas=replicas or (16 if full else 8), mc_equilibration_sweeps=20,
+                            mc_sampling_sweeps=50, acceleration="quasi_equilibrium")
+    mf = np.zeros(n)
+    rec = simulate(system, params, seed=5, mean_field=mf)
+    strict = simulate(system, DynamicsParams(**{**params.__dict__,
+                                                "acceleration_executions": 300.0}),
+                      seed=6, mean_field=mf)
+    return rec, strict, {name: ensemble_z(rec, strict, name)
+                         for name in ("energy", "excitations")}
+
+
+def _report_pair(label, a, b, z, seconds):
+    """One line per comparison of two simulate() ensembles (CLI)."""
+    worst = max(z, key=lambda k: np.max(z[k]))
+    r = a.replica_counters.shape[0]
+    print(f"{label}: max z = {np.max(z[worst]):.2f} ({worst}, at t = "
+          f"{a.times[np.argmax(z[worst])]:.2g}); energy {np.max(z['energy']):.2f}, excitations "
+          f"{np.max(z['excitations']):.2f}; events/trajectory {a.counters['events'] / r:.3g} | "
+          f"{b.counters['events'] / r:.3g}, unaccelerated estimate "
+          f"{a.counters['events_unaccelerated'] / r:.3g} | "
+          f"{b.counters['events_unaccelerated'] / r:.3g}; {seconds:.0f} s", flush=True)
+
+
 def main():  # noqa: C901
+    verbose = "-v" in sys.argv
+    sys.argv = [a for a in sys.argv if a != "-v"]
+    if sys.argv[1] in ("tls-unaccelerated", "tls-convergence"):
+        # tls-unaccelerated full|reduced [replicas]; tls-convergence full|reduced [N [replicas]]
+        full = len(sys.argv) > 2 and sys.argv[2] == "full"
+        t0 = time.time()
+        if sys.argv[1] == "tls-unaccelerated":
+            reps = int(sys.argv[3]) if len(sys.argv) > 3 else None
+            _report_pair(f"exact | N_e = 100 ({'full' if full else 'reduced'}, R = {reps})",
+                         *unaccelerated_comparison(full, reps), time.time() - t0)
+        else:
+            n = int(sys.argv[3]) if len(sys.argv) > 3 else None
+            reps = int(sys.argv[4]) if len(sys.argv) > 4 else None
+            _report_pair(f"N_e = 100 | 300 ({'full' if full else 'reduced'}, N = {n}, R = {reps})",
+                         *convergence_comparison(full, n, reps), time.time() - t0)
+        return
     what, value, replicas = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
     seeds = [int(s) for s in sys.argv[4].split(",")] if len(sys.argv) > 4 else [1, 2, 3]
     starts = sys.argv[5].split(",") if len(sys.argv) > 5 else ["random", "pulse"]
@@ -174,10 +264,11 @@ def main():  # noqa: C901
                   f"(at t = {times[np.nanmax(np.abs(z), axis=1).argmax()]:.2g}), events/replica "
                   f"{ev:.3g}, unaccelerated estimate {est:.3g}, {time.time() - t0:.0f} s",
                   flush=True)
-            if "-v" in sys.argv:
+            if verbose:
                 zt = np.nanmax(np.abs(z), axis=1)
                 print("   max|z| per time:", " ".join(f"{v:.1f}" for v in zt))
-                print("   worst column per time:", " ".join(str(c) for c in np.nanargmax(np.abs(z), axis=1)))
+                worst = np.nanargmax(np.abs(z), axis=1)
+                print("   worst column per time:", " ".join(str(c) for c in worst))
 
 
 

@@ -18,7 +18,8 @@ from kmc.dynamics.acceleration import (AccelerationSettings, Accelerator, _guard
 from kmc.dynamics.tls_engine import TLSEngine
 from kmc.errors import ConfigError
 
-from acceleration_harness import cap_bias, check, electron_instance, strong_tls
+from acceleration_harness import (cap_bias, check, convergence_comparison, electron_instance,
+                                  strong_tls, unaccelerated_comparison)
 
 FULL = os.environ.get("KMC_VALIDATE") == "full"
 Z = 4.0
@@ -198,7 +199,13 @@ def test_counters_per_trajectory_without_acceleration_are_the_events():
 def test_accelerated_tls_matches_master_equation_over_14_decades(seed, start):
     """7 TLSs, Gaussian couplings (most |J_kl| >> T = 0.1), Delta0 log-uniform over 6
     decades (rates over 12), times 1e-2..1e12. Recommended setting N_e = 100.
-    Reduced (CI): seed 1 only, 300 replicas; full: seeds 1-3, 4000 replicas."""
+    Reduced (CI): seed 1 only, 300 replicas; full: seeds 1-3, 4000 replicas.
+    Full size measured (runs/README.md): seeds 1 and 3 pass (max |z| <= 3.0); seed 2 FAILS
+    (5.43 random, 5.07 pulse start), on the occupation of TLS 6 at t = 2e11..6e11, while
+    the slowest TLS relaxes. A bias, not a fluctuation: an independent random-start
+    ensemble shows the same observable and times at 3.5-3.8 with 4000 replicas, where
+    3.2 is the median of max |z| over ~450 comparisons by chance; N_e = 300 on the same
+    draws gives at most 1.6 there (2.60 overall)."""
     if not FULL and seed != 1:
         pytest.skip("seeds 2 and 3 run at full size only (KMC_VALIDATE=full)")
     system = strong_tls(seed)
@@ -216,7 +223,9 @@ def test_accelerated_electron_matches_master_equation(start):
     prefactors e^(-r/xi) span 8+ decades (in a box of 8 sites r <= 2 only reaches ~7
     decades at xi = 0.1); times 1e-1..1e11. Reduced (CI): 50 replicas up to t = 1e5
     (the guard keeps most pairs of so small a system unscaled, so it costs ~1e6 events per
-    trajectory by t = 1e8); full: 4000 replicas."""
+    trajectory by t = 1e8); full: 4000 replicas. Measured to t = 1e11: 7.3e5 events per
+    trajectory, ~2.7 s per replica on a loaded machine (4000 replicas ~3 h, not run; the
+    sizes run are in runs/README.md)."""
     system, pairs, pref = electron_instance(4, xi=0.07)
     assert np.log10(pref.max() / pref.min()) > 8
     times = np.logspace(-1, 11, 49) if FULL else np.logspace(-1, 5, 25)
@@ -226,31 +235,16 @@ def test_accelerated_electron_matches_master_equation(start):
     assert zmax < Z, (zmax, events, estimate)
 
 
-def _ensemble_z(a, b, name):
-    """(n_times,) |mean_a - mean_b| / sqrt(se_a^2 + se_b^2) of curve ``name``."""
-    ca, cb = getattr(a, name), getattr(b, name)
-    se = np.sqrt(ca.stderr ** 2 + cb.stderr ** 2)
-    return np.abs(ca.mean - cb.mean) / np.maximum(se, 1e-300)
-
-
 @pytest.mark.slow
 def test_accelerated_matches_unaccelerated_kmc_where_affordable():
     """TLS N = 200 (d = 3, W = J = 1, T = 0.1, Delta0 on [3e-3, 1e-1]: rates over ~3-4
     decades), quench from random states: exact KMC against the accelerated one at the
     recommended setting, energy and excitations within 4 combined standard errors at every
-    time. Reduced: 32 replicas to t = 1e5; full: 128 replicas to t = 1e7."""
-    system = TLSSystem.random(np.random.default_rng(8), 200, W=1.0, J=1.0, delta0_min=3e-3,
-                              delta0_max=1e-1)
-    params = DynamicsParams(temperature=0.1, t_min=1.0, t_max=1e7 if FULL else 1e5,
-                            n_times=22 if FULL else 16, replicas=128 if FULL else 32,
-                            mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
-    mf = np.zeros(200)
-    exact = simulate(system, params, seed=3, mean_field=mf)
-    fast = simulate(system, DynamicsParams(**{**params.__dict__,
-                                              "acceleration": "quasi_equilibrium"}),
-                    seed=4, mean_field=mf)
+    time. Reduced: 32 replicas to t = 1e5; full: 128 replicas to t = 1e7
+    (acceleration_harness.unaccelerated_comparison)."""
+    exact, fast, zs = unaccelerated_comparison(FULL)
     for name in ("energy", "excitations"):
-        z = _ensemble_z(exact, fast, name)
+        z = zs[name]
         assert np.all(z < Z), (name, z.max())
     assert fast.counters["events"] < exact.counters["events"]
 
@@ -259,19 +253,12 @@ def test_accelerated_matches_unaccelerated_kmc_where_affordable():
 def test_acceleration_converges_at_the_paper_parameters():
     """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 100 (recommended)
     against N_e = 300 (3x stricter), energy and excitations within 3 combined standard
-    errors at every time. Reduced (CI): N = 30, 8 replicas; full: N = 1000, 16 replicas."""
-    n = 1000 if FULL else 30
-    system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
-    params = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29,
-                            replicas=16 if FULL else 8, mc_equilibration_sweeps=20,
-                            mc_sampling_sweeps=50, acceleration="quasi_equilibrium")
-    mf = np.zeros(n)
-    rec = simulate(system, params, seed=5, mean_field=mf)
-    strict = simulate(system, DynamicsParams(**{**params.__dict__,
-                                                "acceleration_executions": 300.0}),
-                      seed=6, mean_field=mf)
+    errors at every time. Reduced (CI): N = 30, 8 replicas; full: N = 1000, 16 replicas
+    (acceleration_harness.convergence_comparison). The full size has not been run: N = 300
+    x 16 replicas did not finish in 31 CPU minutes (runs/README.md)."""
+    _, _, zs = convergence_comparison(FULL)
     for name in ("energy", "excitations"):
-        z = _ensemble_z(rec, strict, name)
+        z = zs[name]
         assert np.all(z < 3.0), (name, z.max())
 
 
@@ -295,7 +282,8 @@ def test_quasi_equilibrium_rule_survives_the_instance_where_the_cap_fails(start)
     the recommended setting against the master equation. CI: 1000 replicas (the size of
     the runs/README.md row; at 300 replicas the pulse start once gave max |z| = 4.05, on the
     occupation of TLS 6 at t = 1e6, against 2.25 at 1000 replicas: a bias would grow as
-    sqrt(R), so that was a fluctuation among ~450 comparisons); full: 4000."""
+    sqrt(R), so that was a fluctuation among ~450 comparisons); full: 4000 (measured
+    3.45 random, 3.24 pulse)."""
     system = strong_tls(2, delta0_max=0.01)
     times = np.logspace(2, 16, 57)
     zmax, _, events, estimate = check(system, 0.1, AccelerationSettings(executions=100),
