@@ -199,12 +199,15 @@ class ResponseMeasure:
 
 @dataclass(frozen=True)
 class KMCRow(Row):
-    """Table I row from a response file: lambda_min by KMC and by the linear prediction,
-    each fitted with the E1 form (``points`` are ResponseMeasure)."""
+    """Table I row from a response file (``points`` are ResponseMeasure): ``lambda_min`` is
+    the change of lambda_min fitted to the KMC response (E1 form), ``linear`` the same fit
+    of the linear prediction; there is no median rate."""
+
+    linear: Change = None
 
     @property
     def measures(self):
-        return (("KMC", self.lambda_min), ("linear", self.median_rate))
+        return (("KMC", self.lambda_min), ("linear", self.linear))
 
 
 def change(first, first_se, last, last_se, significance=SIGNIFICANCE):
@@ -355,7 +358,7 @@ def table_row(path, n_boot=200):
         first, last = points[0], points[-1]
         return KMCRow(str(path), model, parameter, tuple(points),
                       change(first.lambda_min, first.lambda_min_se, last.lambda_min,
-                             last.lambda_min_se),
+                             last.lambda_min_se), None,
                       change(first.predicted, first.predicted_se, last.predicted,
                              last.predicted_se))
     points = point_measures(results, parameter)
@@ -408,9 +411,9 @@ def _table(rows, titles):
         note = PAPER_NOTES.get((row.model, row.parameter))
         if note:
             paper += f" ({note})"
+        changes = "".join(f"{_fmt_change(c):<22} " for _, c in row.measures)
         lines.append(f"{MODEL_NAMES[row.model]:<15} {PARAMETER_NAMES[row.parameter]:<31} "
-                     f"{_fmt_change(row.lambda_min):<22} {_fmt_change(row.median_rate):<22} "
-                     f"{paper:<16} {row.flag}".rstrip())
+                     f"{changes}{paper:<16} {row.flag}".rstrip())
     return lines
 
 
