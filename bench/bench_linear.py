@@ -17,6 +17,8 @@ import argparse
 import os
 import time
 
+from _blas import limit_blas_threads
+
 
 def _parse():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,15 +31,13 @@ def _parse():
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads > 0:
-    # must be set before numpy loads its BLAS
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+if ARGS is not None:
+    limit_blas_threads(ARGS.threads)    # before numpy loads its BLAS
 
 import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 
-from kmc import meanfield  # noqa: E402
+from kmc.solvers import meanfield  # noqa: E402
 from kmc.solvers.linear import (electron_rate_matrix, electron_spectrum, tls_rate_fixed_point,  # noqa: E402
                         tls_rate_matrix, tls_spectrum)
 from kmc.systems import ElectronSystem, TLSSystem  # noqa: E402

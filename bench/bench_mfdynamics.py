@@ -23,8 +23,9 @@ energy are measured beside the defaults because they change the number of steps.
 BLAS threads: ``--threads 1`` (default) measures one worker of a parallel ensemble.
 """
 import argparse
-import os
 import time
+
+from _blas import limit_blas_threads
 
 
 def _parse():
@@ -49,10 +50,8 @@ def _parse():
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads > 0:
-    # must be set before numpy loads its BLAS
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+if ARGS is not None:
+    limit_blas_threads(ARGS.threads)    # before numpy loads its BLAS
 
 import numpy as np  # noqa: E402
 
