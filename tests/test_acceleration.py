@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kmc import ElectronSystem, TLSSystem
-from kmc.dynamics import DynamicsParams, MasterEquation, run, simulate
+from kmc.dynamics import DynamicsParams, MasterEquation, acceleration, run, simulate
 from kmc.dynamics.acceleration import (AccelerationSettings, Accelerator, _guard_scales,
                                        _count_scales)
 from kmc.dynamics.tls_engine import TLSEngine
@@ -35,7 +35,10 @@ def test_acceleration_is_off_by_default():
 @pytest.mark.parametrize("key, value", [("acceleration", "fast"), ("acceleration", True),
                                         ("acceleration_executions", 5),
                                         ("acceleration_executions", math.inf),
-                                        ("acceleration_executions", "many")])
+                                        ("acceleration_executions", "many"),
+                                        ("acceleration_burst", 1.5),
+                                        ("acceleration_burst", -1),
+                                        ("acceleration_burst", math.nan)])
 def test_bad_acceleration_values_name_the_key(key, value):
     with pytest.raises(ConfigError) as err:
         DynamicsParams(temperature=0.1, **{key: value})
@@ -117,6 +120,61 @@ def test_scaled_prefactors_move_the_tls_stationary_state_when_delta0_is_not_smal
             worst = max(worst, np.abs(p @ me.occupation - ref).max())
         moved[d0_max] = worst
     assert moved[0.1] > 1e-2 and moved[0.01] < 1e-3, moved
+
+
+def test_burst_stop_lowers_only_busy_balanced_processes_and_respects_the_guard():
+    """Rule 3 unit by unit: process 0 bursts (balanced) and is lowered to N_e executions per
+    interval; process 1 bursts with a net current and is left alone; process 2 is quiet;
+    process 3 bursts but its guard (partner 2, unscaled, fast in the excited state) holds it
+    where rule 2 needs it; no scale is raised."""
+    scales = np.array([1.0, 1.0, 1.0, 0.5])
+    counts = np.array([[600, 900, 3, 700], [600, 100, 3, 700]], dtype=float)
+    lam = np.array([1.0, 1.0, 1.0, 1.0])
+    # CSR partners: 3 <-> 2 only
+    ptr = np.array([0, 0, 0, 1, 2])
+    ids = np.array([3, 2])
+    big = np.array([1.0, 0.02])             # partner 2 leaves at 0.02 after a flip of 3
+    factor = acceleration._burst_scales(scales, counts, 1000.0, 100.0, 0.25, 1.0, lam, ptr,
+                                        ids, big, 10.0, 50)
+    np.testing.assert_allclose(scales[0], 100.0 * 0.25 / 1200.0)
+    assert scales[1] == 1.0 and scales[2] == 1.0
+    np.testing.assert_allclose(scales[3], 10.0 * 0.02)       # M Lambda / lambda, s_2 = 1
+    np.testing.assert_allclose(factor, scales / np.array([1.0, 1.0, 1.0, 0.5]))
+
+
+def test_burst_stops_happen_and_resume_bit_for_bit_with_any_budget():
+    """On the strongly coupled instance burst stops fire; a trajectory advanced in odd
+    budgets (as checkpoints split it) equals the one advanced in one call, scales and
+    counters included, because the stops sit at fixed multiples of the trial counter."""
+    system = strong_tls(2, delta0_max=0.01)
+    settings = AccelerationSettings(executions=100)
+    times = np.logspace(2, 16, 57)
+    fired = {"n": 0}
+    runs = []
+    for budget in (10**9, 997, 1):
+        # a fresh engine each time: the Accelerator takes over the engine's prefactors
+        acc = Accelerator(TLSEngine(system, 0.1, system.delta0 ** 2), settings)
+        update = acc._burst_update
+
+        def counted(*args, update=update):
+            fired["n"] += 1
+            return update(*args)
+
+        acc._burst_update = counted
+        out = {"energy": np.zeros(times.size), "excitations": np.zeros(times.size),
+               "config": np.zeros((times.size, 7), dtype=np.int8)}
+        state = acc.new_state(np.full(7, 0.5))
+        rng = np.random.default_rng(5)
+        while not acc.advance(state, times, rng, budget, out):
+            pass
+        runs.append((out, state.arrays()))
+    assert fired["n"] >= 3 and fired["n"] % 3 == 0
+    (out_a, arr_a) = runs[0]
+    for out_b, arr_b in runs[1:]:
+        for key in out_a:
+            np.testing.assert_array_equal(out_a[key], out_b[key])
+        for key in arr_a:
+            np.testing.assert_array_equal(arr_a[key], arr_b[key])
 
 
 def test_no_scaling_without_enough_executions():

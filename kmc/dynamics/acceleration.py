@@ -93,6 +93,10 @@ class AccelerationSettings:
     coupling : float
         TLS: |J_kl| / T from which two TLSs count as strongly coupled.
     rule : "quasi_equilibrium" (default) or "cap" (the naive cap, for comparisons only)
+    burst : float
+        B: a balanced process that executes B N_e times since the last update of the scales
+        triggers an update at once (a *burst stop*, rule 3 of the module doc), instead of
+        running unscaled to the next schedule point; 0 switches burst stops off.
     """
 
     executions: float = 100.0
@@ -100,6 +104,7 @@ class AccelerationSettings:
     points_per_decade: int = 4
     coupling: float = 1.0
     rule: str = "quasi_equilibrium"
+    burst: float = 10.0
 
     def __post_init__(self):
         def need(ok, key, msg, value):
@@ -119,6 +124,9 @@ class AccelerationSettings:
         need(isinstance(self.coupling, (int, float)) and self.coupling > 0,
              "acceleration_coupling", "must be > 0", self.coupling)
         need(self.rule in RULES, "acceleration_rule", f"expected one of {RULES}", self.rule)
+        need(isinstance(self.burst, (int, float)) and not isinstance(self.burst, bool)
+             and (self.burst == 0 or (math.isfinite(self.burst) and self.burst >= 2)),
+             "acceleration_burst", "must be 0 (off) or a finite number >= 2", self.burst)
 
     @property
     def m(self):
@@ -219,6 +227,56 @@ def _count_scales(scales, counts, n_e, growth):
 
 
 @numba.njit(cache=True)
+def _bursting(executions, mark, threshold):
+    """True if a process executed at least ``threshold`` times since ``mark`` with balanced
+    directions (rule 3 of the module doc)."""
+    for k in range(executions.shape[1]):
+        up = executions[0, k] - mark[0, k]
+        down = executions[1, k] - mark[1, k]
+        c = up + down
+        if c >= threshold and abs(up - down) <= _BALANCE * c:
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _burst_scales(scales, counts, threshold, n_e, elapsed, interval, lam, ptr, ids, big,
+                  m_sep, sweeps):
+    """Rule 3, in place: every balanced process with at least ``threshold`` executions in the
+    last ``elapsed`` time is lowered to the scale at which it executes about N_e times per
+    schedule interval of length ``interval``, but not below what the separation guard needs
+    from it (rule 2, with the partners' scales); no scale is raised. Returns the factor by
+    which each scale changed."""
+    n = scales.shape[0]
+    before = scales.copy()
+    bursting = np.zeros(n, dtype=np.bool_)
+    for k in range(n):
+        up = counts[0, k]
+        down = counts[1, k]
+        c = up + down
+        if c >= threshold and abs(up - down) <= _BALANCE * c:
+            bursting[k] = True
+            scales[k] *= min(1.0, n_e * elapsed / (interval * c))
+    # lowering k only loosens its partners' guard; k's own guard is re-imposed (monotone
+    # sweeps over the bursting processes, capped at their old scales)
+    for _ in range(sweeps):
+        changed = False
+        for k in range(n):
+            if not bursting[k]:
+                continue
+            need = 0.0
+            for r in range(ptr[k], ptr[k + 1]):
+                need = max(need, scales[ids[r]] * min(1.0, m_sep * big[r] / lam[k]))
+            need = min(need, before[k])
+            if need > scales[k] * (1.0 + 1e-12):
+                scales[k] = need
+                changed = True
+        if not changed:
+            break
+    return scales / before
+
+
+@numba.njit(cache=True)
 def _guard_scales(scales, lam, ptr, ids, big, m_sep, sweeps):
     """Rule 2: raise s_k until s_k >= s_l min(1, M big_kl / lam_k) for every partner l
     (monotone Gauss-Seidel sweeps; returns False if they did not settle)."""
@@ -248,6 +306,11 @@ class AccelerationState(_NamedArrays):
     index : (1,) int64, next stop point of the plan (:meth:`Accelerator.plan`)
     last : (1,) float, time of the last schedule point (0 before the first)
     events_unaccelerated : (1,) float, sum over executed events of 1 / s of their process
+    carry : (2, P) float, executions (up, down) between the last schedule point and the last
+        burst stop, converted to the current scales (what the count rule adds at the next
+        schedule point)
+    last_update : (1,) float, time of the last update of the scales (schedule point or
+        burst stop)
     """
 
     scales: np.ndarray
@@ -255,6 +318,8 @@ class AccelerationState(_NamedArrays):
     index: np.ndarray
     last: np.ndarray
     events_unaccelerated: np.ndarray
+    carry: np.ndarray
+    last_update: np.ndarray
 
 
 class AcceleratedState:
@@ -373,7 +438,8 @@ class Accelerator:
         p = self.n_processes
         accel = AccelerationState(scales=np.ones(p), exec_mark=np.zeros((2, p), dtype=np.int64),
                                   index=np.zeros(1, dtype=np.int64), last=np.zeros(1),
-                                  events_unaccelerated=np.zeros(1))
+                                  events_unaccelerated=np.zeros(1), carry=np.zeros((2, p)),
+                                  last_update=np.zeros(1))
         return AcceleratedState(inner, accel)
 
     def advance(self, state, times, rng, budget, out):
@@ -389,15 +455,26 @@ class Accelerator:
         one = np.empty(1)
         seg = {"energy": np.zeros(1), "excitations": np.zeros(1),
                "config": np.zeros((1, engine.n_sites), dtype=np.int8)}
+        burst = self.settings.burst * self.settings.executions \
+            if self.settings.rule != "cap" else 0.0
+        # burst checks at fixed multiples of the trial counter, so that where they happen
+        # does not depend on how the budget was split (bit-identical resume)
+        check = max(1, int(burst))
         while idx < pts.shape[0]:
             left = budget - (int(counters[TRIALS]) - trials0)
             if left <= 0:
                 break
             one[0] = pts[idx]
             counters[NEXT_TIME] = 0
-            engine.advance(inner, one, rng, left, seg)
+            step = left
+            if burst > 0 and acc.last[0] > 0:
+                step = min(left, check - int(counters[TRIALS]) % check)
+            engine.advance(inner, one, rng, step, seg)
             if counters[NEXT_TIME] < 1:
-                break
+                if (burst > 0 and acc.last[0] > 0 and int(counters[TRIALS]) % check == 0
+                        and _bursting(inner.executions, acc.exec_mark, burst)):
+                    self._burst_update(inner, acc, float(inner.scalars[0]), burst)
+                continue
             # no event between the last one and pts[idx]: by memorylessness the trajectory
             # restarts exactly at pts[idx] with the (possibly new) rates
             inner.scalars[0] = pts[idx]
@@ -433,8 +510,10 @@ class Accelerator:
         engine = self.engine
         ppd = self.settings.points_per_decade
         growth = (t_now * 10.0 ** (1.0 / ppd) - t_now) / (t_now - acc.last[0])
-        counts = self._account(inner, acc)
+        counts = self._account(inner, acc) + acc.carry
+        acc.carry[:] = 0.0
         acc.last[0] = t_now
+        acc.last_update[0] = t_now
         scales = acc.scales
         self._rates(inner)
         if self.settings.rule == "cap":
@@ -448,6 +527,24 @@ class Accelerator:
                 scales[:] = 1.0
         np.multiply(self.base, scales, out=engine.prefactors)
         engine.refresh(inner)
+
+    def _burst_update(self, inner, acc, t_now, threshold):
+        """Rule 3 at a burst stop t_now (between two schedule points): lower the scales of
+        the bursting processes (within the guard), keep the executions for the count rule."""
+        interval = acc.last[0] * (10.0 ** (1.0 / self.settings.points_per_decade) - 1.0)
+        elapsed = t_now - acc.last_update[0]
+        counts = self._account(inner, acc)
+        acc.last_update[0] = t_now
+        self._rates(inner)
+        factor = _burst_scales(acc.scales, counts, threshold, float(self.settings.executions),
+                               elapsed, interval, self._lam, self.ptr, self.ids, self._big,
+                               self.settings.m, _GUARD_SWEEPS)
+        # the executions so far, as if they had happened at the new scales
+        carry = acc.carry
+        carry += counts
+        carry *= factor
+        np.multiply(self.base, acc.scales, out=self.engine.prefactors)
+        self.engine.refresh(inner)
 
     def _rates(self, inner):
         e = self.engine

@@ -127,6 +127,10 @@ class DynamicsParams:
         process is scaled, and kept after. Default 100; 300 is the setting validated
         against the exact master equation at full size (docs/acceleration.md has the
         measured errors); larger is more accurate and slower.
+    acceleration_burst : float
+        B (0, or >= 2): a process that executes B N_e times since the last update of the
+        scales triggers an update at once (a burst stop) instead of running at its old
+        scale to the next schedule point; 0 switches burst stops off. Default 10.
     """
 
     temperature: float = field(metadata={"doc": "T, from [model]"})
@@ -177,6 +181,8 @@ class DynamicsParams:
                              "one of 'off', 'quasi_equilibrium'")
     acceleration_executions: float = _key(100.0, "acceleration accuracy N_e "
                                                  "(300 validated, 100 cheaper)", ">= 10, finite")
+    acceleration_burst: float = _key(10.0, "acceleration: executions (in N_e) that trigger "
+                                     "an update at once", "0 (off) or >= 2, finite")
 
     def __post_init__(self):
         def need(ok, key, msg, value):
@@ -243,6 +249,12 @@ class DynamicsParams:
              and math.isfinite(self.acceleration_executions)
              and self.acceleration_executions >= 10, "acceleration_executions",
              "must be a finite number >= 10", self.acceleration_executions)
+        need(isinstance(self.acceleration_burst, (int, float))
+             and not isinstance(self.acceleration_burst, bool)
+             and (self.acceleration_burst == 0 or (math.isfinite(self.acceleration_burst)
+                                                   and self.acceleration_burst >= 2)),
+             "acceleration_burst", "must be 0 (off) or a finite number >= 2",
+             self.acceleration_burst)
         if self.protocol == "state":
             need(self.initial_state is not None, "initial_state",
                  "protocol 'state' needs an initial state", None)

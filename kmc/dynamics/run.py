@@ -148,7 +148,8 @@ def make_engine(system, params, prefactors, pairs, bias=None, accelerate=None):
         accelerate = bias is None
     if params.acceleration != "off" and accelerate:
         return Accelerator(engine, AccelerationSettings(
-            executions=float(params.acceleration_executions)))
+            executions=float(params.acceleration_executions),
+            burst=float(params.acceleration_burst)))
     return engine
 
 

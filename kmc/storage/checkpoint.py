@@ -22,7 +22,9 @@ from kmc.errors import ResultFileError
 
 # 2: the electron engine's state holds per-site energy intervals (elo, ehi) in place of
 # (eref, theta); a checkpoint of format 1 cannot be resumed by this code.
-FORMAT = 2
+# 3: the acceleration state holds the burst-stop bookkeeping (carry, last_update), and
+# burst stops change the accelerated trajectory: format 2 cannot be resumed bit for bit.
+FORMAT = 3
 
 
 def fingerprint(*parts):
