@@ -87,21 +87,29 @@ def run_case(label, engine, configs, times, rng):
 
 
 class _WhereAccelerator(Accelerator):
-    """Accelerator that splits each interval's executions by what the rule did with them."""
+    """Accelerator that splits each interval's executions by what the rule did with them
+    (counts summed over the burst stops inside the interval; the scales compared are those
+    at the start and at the end of the interval)."""
 
     def __init__(self, engine, settings):
         super().__init__(engine, settings)
         self.split = dict.fromkeys(["burst", "guard-held at s = 1", "guard-held, scaled",
                                     "below N_e", "scaled"], 0)
+        self.interval = np.zeros((2, self.n_processes), dtype=np.int64)
+        self.start = np.ones(self.n_processes)
+
+    def _account(self, inner, acc):
+        counts = Accelerator._account(inner, acc)
+        self.interval += counts
+        return counts
 
     def _update(self, inner, acc, t_now):
-        counts = inner.executions - acc.exec_mark
-        before = acc.scales.copy()
         growth = (t_now * 10.0 ** (1.0 / self.settings.points_per_decade) - t_now) \
             / (t_now - acc.last[0])
+        super()._update(inner, acc, t_now)
+        counts, before = self.interval, self.start
         alone = before.copy()
         _count_scales(alone, counts, float(self.settings.executions), growth)
-        super()._update(inner, acc, t_now)
         c = counts[0] + counts[1]
         unscaled = before >= 1.0
         held = (alone < 1.0) & (acc.scales > alone * (1.0 + 1e-9))
@@ -110,6 +118,8 @@ class _WhereAccelerator(Accelerator):
         self.split["guard-held, scaled"] += int(c[~unscaled & held].sum())
         self.split["below N_e"] += int(c[unscaled & ~held & (acc.scales >= 1.0)].sum())
         self.split["scaled"] += int(c[~unscaled & ~held].sum())
+        self.interval[:] = 0
+        self.start = acc.scales.copy()
         if abs(math.log10(t_now) - round(math.log10(t_now))) < 1e-9:
             print(f"  t = {t_now:8.0e}: events {int(inner.counters[EVENTS]):10d}, cpu "
                   f"{time.process_time() - self.clock:7.1f} s, scaled {int(np.sum(acc.scales < 1))}")

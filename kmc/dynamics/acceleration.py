@@ -40,6 +40,19 @@ g = (tau_(m+1) - tau_m) / (tau_m - tau_(m-1)) the growth of the next interval:
    the excited state, and a process is never scaled more than a faster partner. Solved by
    monotone fixed-point iteration (the s only increase).
 
+3. burst stops: a process that was unscaled (or scaled for an environment that has since
+   changed, e.g. a TLS whose large field a neighbour's flip has just removed) can become
+   fast in the middle of an interval and would then execute lambda_k (tau_m - t) times
+   before tau_m, up to 1e8 at late times. So every ``burst`` N_e trials (B N_e, B =
+   ``burst``) the executions since the last update are checked, and if a balanced process
+   executed at least B N_e times, the scales are updated at once: each such process is
+   lowered so that it executes about N_e times per interval at the rate observed since
+   the last update, but not below what its guard (rule 2) needs, and no scale is raised.
+   A stop after a fixed number of trials is a stopping time, so changing rates there is as
+   exact as at a schedule point; the stops sit at fixed multiples of the trial counter, so
+   a resumed run makes the same stops. The executions before the stop are kept for the
+   count rule at tau_m, converted to the new scales (``carry``).
+
 The guard is what a plain cap lacks. A strongly coupled pair whose joint flip goes through
 an excited intermediate (k excited, then l relaxes) has a joint rate
 w_k^up Lambda_l / (s_k w_k^down + Lambda_l), which is independent of s_k only while
