@@ -21,6 +21,7 @@ row, and the row's flag (``DISAGREES``, ``not reproduced``).
 draws it; ``write_table1_figure`` saves it in the format of the file's suffix.
 """
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,19 +90,19 @@ def _sign_text(c):
     """'+ (z = +3.4)', '0 (n.s., z = +0.3)' or '?' of a table1.Change."""
     if c is None or c.sign == "?":
         return "?"
-    z = c.z
+    z = round(c.z, 1) + 0.0          # + 0.0: no "-0.0"
     zt = f"z = {z:+.1f}" if math.isfinite(z) else "z n/a"
     return f"0 (n.s., {zt})" if c.sign == "0" else f"{c.sign} ({zt})"
 
 
 def _row_signs(row):
-    """'MF lambda_min: +, median: +' style text of one row, with its flag."""
+    """'MF lambda_min: + (z = ...); median: ...' of one row, its flag on a line below."""
     if isinstance(row, KMCRow):
         text = f"KMC: {_sign_text(row.lambda_min)}; linear: {_sign_text(row.linear)}"
     else:
         text = (rf"MF $\lambda_{{\min}}$: {_sign_text(row.lambda_min)}; "
                 f"median: {_sign_text(row.median_rate)}")
-    return text + (f" $-$ {row.flag}" if row.flag else "")
+    return text + (f"\n    flag: {row.flag}" if row.flag else "")
 
 
 def _series(row):
@@ -242,11 +243,16 @@ def table1_figure(rows):
             ax = fig.add_subplot(grid[i, j])
             _draw(ax, Panel(panel.model, panel.parameter, panel.series,
                             f"({next(letters)}) {panel.title}"))
-    fig.suptitle("Table I: slowest relaxation rate $\\lambda_{\\min}$ (error bars: 1 SE); "
-                 "+ = faster relaxation (larger rates) from the smallest to the largest "
-                 "parameter,\n0 (n.s.) = not significant, ? = not determined; "
-                 "z = ln(last/first) / SE; the level of $\\lambda_{\\min}$ depends on each "
-                 "file's fixed parameters (legend), Table I compares directions",
+    # wrapped to the figure's width (about 75 characters of the medium font per panel):
+    # a figure of one panel must not cut its title off
+    head = (r"Table I: slowest relaxation rate $\lambda_{\min}$ (error bars: 1 SE; a bar "
+            r"down to the lower edge: SE $\geq$ value).")
+    legend = ("+ faster relaxation (larger rates) from the smallest to the largest "
+              "parameter, 0 (n.s.) not significant, ? not determined, z = ln(last/first) / "
+              r"SE. The level of $\lambda_{\min}$ depends on each file's fixed parameters "
+              "(legend); Table I compares directions.")
+    width = 75 * len(params)
+    fig.suptitle("\n".join(textwrap.wrap(head, width) + textwrap.wrap(legend, width)),
                  fontsize="medium")
     return fig
 

@@ -66,7 +66,7 @@ def test_panels_hold_the_row_measures(rows):
     assert f"+ (z = {mf_row.lambda_min.z:+.1f})" in tls.title
     assert kmc_row.lambda_min.sign == "?" and "KMC: ?;" in tls.title
     assert f"linear: + (z = {kmc_row.linear.z:+.1f})" in tls.title
-    assert "not reproduced (KMC)" in tls.title
+    assert "flag: not reproduced (KMC)" in tls.title
     assert "paper: -" in el.title and "DISAGREES" in el.title
 
 
