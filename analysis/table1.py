@@ -64,6 +64,9 @@ that the two columns differ only by the dynamics.
 The change and its sign are taken as above. The cut-off is only measurable when the
 pulse lasts up to about 1/lambda_min and the grid reaches beyond it (the run files
 ``runs/table1_kmc_*.toml`` do); a fit that runs to its search bound gives ``?``.
+
+The same rows drawn as a figure (lambda_min against the parameter, mean field beside KMC):
+``analysis.plots_table1``, ``python -m analysis table1 FILES --figure PATH``.
 """
 import math
 from dataclasses import dataclass
