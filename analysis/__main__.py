@@ -1,4 +1,5 @@
-"""Command line of the analysis package: ``python -m analysis table1 FILE [FILE ...]``,
+"""Command line of the analysis package: ``python -m analysis table1 FILE [FILE ...]
+[--details] [--figure PATH]`` (Table I as text, and as a figure with ``--figure``),
 ``python -m analysis compare FILE [FILE ...]`` (KMC, mean-field dynamics and linear
 prediction of dynamics result files, ``analysis.compare.format_comparison``).
 
@@ -23,6 +24,11 @@ def _parser():
     t1.add_argument("files", nargs="+", metavar="FILE", help="result files (.h5) of kmc run")
     t1.add_argument("--details", action="store_true",
                     help="also print the measures of every sweep point")
+    t1.add_argument("--figure", metavar="PATH",
+                    help="also draw the table: lambda_min against the swept parameter, one "
+                         "panel per (model, parameter), mean field beside KMC and the "
+                         "linear prediction (analysis/plots_table1.py); format from the "
+                         "suffix: .png, .pdf or .svg")
     cmp = sub.add_parser(
         "compare", help="slopes and residuals of KMC, mean-field dynamics and linear "
                         "prediction of dynamics result files (analysis/compare.py)")
@@ -43,6 +49,13 @@ def main(argv=None):
                 return 2
             print(format_comparison(path))
         return 0
+    if args.figure is not None:
+        from .plots_table1 import FORMATS
+        if Path(args.figure).suffix.lstrip(".").lower() not in FORMATS:
+            print(f"analysis: --figure: expected a file ending in one of "
+                  f"{', '.join('.' + f for f in FORMATS)}, got {args.figure!r}",
+                  file=sys.stderr)
+            return 2
     try:
         rows = []
         for path in args.files:
@@ -57,6 +70,9 @@ def main(argv=None):
             print(format_details(row))
             print()
     print(format_table(rows))
+    if args.figure is not None:
+        from .plots_table1 import write_table1_figure
+        print(f"figure: {write_table1_figure(rows, args.figure)}")
     return 0
 
 

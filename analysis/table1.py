@@ -64,6 +64,9 @@ that the two columns differ only by the dynamics.
 The change and its sign are taken as above. The cut-off is only measurable when the
 pulse lasts up to about 1/lambda_min and the grid reaches beyond it (the run files
 ``runs/table1_kmc_*.toml`` do); a fit that runs to its search bound gives ``?``.
+
+The same rows drawn as a figure (lambda_min against the parameter, mean field beside KMC):
+``analysis.plots_table1``, ``python -m analysis table1 FILES --figure PATH``.
 """
 import math
 from dataclasses import dataclass
@@ -133,12 +136,20 @@ class Change:
 
 @dataclass(frozen=True)
 class Row:
+    """Table I row from a [linear] sweep (``points`` are PointMeasure, by increasing
+    parameter).
+
+    setting : mathtext of what the file holds fixed (N, T, W/T, ..., realizations), for
+        the legend of the Table I figure (analysis.plots_table1); '' if not known
+    """
+
     path: str
     model: str
     parameter: str
     points: tuple
     lambda_min: Change
     median_rate: Change
+    setting: str = ""
 
     @property
     def measures(self):
@@ -358,15 +369,44 @@ def table_row(path, n_boot=200):
         first, last = points[0], points[-1]
         return KMCRow(str(path), model, parameter, tuple(points),
                       change(first.lambda_min, first.lambda_min_se, last.lambda_min,
-                             last.lambda_min_se), None,
-                      change(first.predicted, first.predicted_se, last.predicted,
-                             last.predicted_se))
+                             last.lambda_min_se), None, setting=_setting(results, points),
+                      linear=change(first.predicted, first.predicted_se, last.predicted,
+                                    last.predicted_se))
     points = point_measures(results, parameter)
     first, last = points[0], points[-1]
     return Row(str(path), model, parameter, tuple(points),
                change(first.lambda_min, first.lambda_min_se, last.lambda_min, last.lambda_min_se),
                change(first.median_rate, first.median_rate_se, last.median_rate,
-                      last.median_rate_se))
+                      last.median_rate_se), setting=_setting(results, points))
+
+
+def _setting(results, points):
+    """Mathtext of the parameters a file holds fixed (``analysis.labels.fixed_parameters``
+    without the model's name; the TLS Delta0 range), its realizations per point and, for a
+    response file, the replicas per realization."""
+    from .labels import KIND, fixed_parameters, value_tex
+    configs = [p.config for p in results.points]
+    text = fixed_parameters(configs)
+    kind = KIND.get(configs[0].model.name, configs[0].model.name)
+    text = text[len(kind):].lstrip(", ") if text.startswith(kind) else text
+    parts = [text] if text else []
+    if configs[0].model.name == "tls":
+        # the Delta0 range sets the slowest rate (rate ~ Delta0^2): files that differ in it
+        # differ in lambda_min by that factor
+        lo = {c.disorder.delta0_min for c in configs}
+        hi = {c.disorder.delta0_max for c in configs}
+        if len(lo) == 1 and len(hi) == 1:
+            parts.append(rf"$\Delta_0 \in [{value_tex(lo.pop())}, {value_tex(hi.pop())}]$")
+    used = {m.n_used for m in points}
+    if len(used) == 1:
+        r = used.pop()
+        parts.append(f"{r} realization{'s' if r != 1 else ''}")
+        if _is_response(results):
+            replicas = {c.dynamics.replicas for c in configs}
+            if len(replicas) == 1:
+                k = replicas.pop()
+                parts[-1] += f" x {k} replica{'s' if k != 1 else ''}"
+    return ", ".join(parts)
 
 
 def _fmt_change(c):

@@ -6,7 +6,13 @@ values (N, T, W, J and the swept keys), the number of converged realizations, la
 with its bootstrap error and lambda_max, the 1/lambda fit, and for runs with dynamics and
 linear rates the comparison of the simulated relaxation with the prediction, with a
 verdict: ``agrees`` when the simulated and predicted slopes per ln t differ by less than
-2 standard errors of the simulated slope (``differs`` otherwise).
+2 standard errors of the simulated slope (``differs`` otherwise). For the response
+protocol it prints how the prepared state was aged (the aging mode and times asked for,
+the aging time each realization used and how many were tried) and the prepared state's
+own drift over the window as measured on the twin ensemble, with how many realizations
+had it bounded below the tolerance (kmc.dynamics.stationarity); with ``aging =
+"until_stationary"`` a realization that did not reach the tolerance is counted apart,
+and among them those that stopped at ``aging_time_max``.
 
 Everything comes from ``kmc.load`` accessors; nothing is recomputed.
 """
@@ -14,6 +20,7 @@ import math
 
 import numpy as np
 
+from kmc.statistics import mean_sem
 from kmc.storage.results import load
 from kmc.storage.schema import Status, point_name
 
@@ -48,6 +55,63 @@ def _kmc_counters(res, p, acceleration):
     return (f"  KMC ({n_traj} trajectories, acceleration {acceleration}): events "
             f"{events:.4g}, trials {trials:.4g}, events without acceleration (estimate) "
             f"{unacc:.4g}, speed-up {_g(unacc / events if events else float('nan'), 3)}")
+
+
+# per-realization drifts are listed up to this many realizations, a summary beyond
+_LIST_REALIZATIONS = 8
+
+
+def _response_preparation(res, p, dyn):
+    """Lines on the response protocol's prepared state of point ``p``: its aging and the
+    twin ensemble's drift over the window, over the converged realizations (as stored by
+    kmc.pipeline.realization; module docstring)."""
+    names = ("aging_time_used", "aging_attempts", "aging_stationary", "twin_drift",
+             "twin_drift_stderr", "twin_energy_drift", "twin_energy_drift_stderr")
+    try:
+        v = {n: res.rows(f"dynamics/{n}", p) for n in names}
+    except KeyError:
+        return ["  response preparation: aging and drift not in this file"]
+    index = res.converged(p)
+    asked = (f"aging \"{dyn.aging}\", aging_time {_g(dyn.aging_time)}"
+             + (f" up to aging_time_max {_g(dyn.aging_time_max)}"
+                if dyn.aging == "until_stationary" else "")
+             + f", stationarity_tolerance {_g(dyn.stationarity_tolerance)} x signal")
+    k = index.size
+    if k == 0:
+        return [f"  response preparation ({asked}): no finished realization yet"]
+    used, tried = v["aging_time_used"], v["aging_attempts"]
+    same = np.all(used == used[0]) and np.all(tried == tried[0])
+    aged = (f"aged {_g(float(used[0]))} in all {k} realization(s), {int(tried[0])} aging "
+            f"time(s) tried" if same else
+            f"aged {_g(float(used.min()))}..{_g(float(used.max()))} (median "
+            f"{_g(float(np.median(used)))}), {int(tried.min())}..{int(tried.max())} aging "
+            f"time(s) tried")
+    lines = [f"  response preparation ({asked}): {aged}"]
+    # the mean over realizations with its SE (spread over realizations): a drift common to
+    # the ensemble survives the average, replica noise of single realizations does not
+    proj, proj_se = mean_sem(v["twin_drift"])
+    energy, energy_se = mean_sem(v["twin_energy_drift"])
+    lines.append(f"  twin drift over the window (prepared state's own; mean over {k} "
+                 f"realization(s) +- SE): g-projection {_g(float(proj))} +- "
+                 f"{_g(float(proj_se), 2)}, energy {_g(float(energy))} +- "
+                 f"{_g(float(energy_se), 2)} J")
+    if k <= _LIST_REALIZATIONS:
+        lines.append("    per realization (g-projection, +- SE over replicas): " + ", ".join(
+            f"r{int(r)} {_g(float(d), 3)} +- {_g(float(e), 2)}"
+            for r, d, e in zip(index, v["twin_drift"], v["twin_drift_stderr"])))
+    ok = v["aging_stationary"] == 1
+    line = (f"  stationarity (twin drift of g-projection and energy below the tolerance at "
+            f"2 SE): {int(ok.sum())} of {k} realization(s)")
+    if not ok.all():
+        line += f"; not {', '.join(f'r{int(r)}' for r in index[~ok])}"
+    lines.append(line)
+    if dyn.aging == "until_stationary":
+        # the aging stops early only when the drift is not resolved (kmc.dynamics.run)
+        at_max = (~ok) & (used >= dyn.aging_time_max)
+        lines.append(f"  until_stationary: tolerance reached in {int(ok.sum())} of {k}, "
+                     f"stopped at aging_time_max in {int(at_max.sum())}, stopped with an "
+                     f"unresolved drift (more replicas needed) in {int((~ok & ~at_max).sum())}")
+    return lines
 
 
 def describe(path):
@@ -93,6 +157,8 @@ def describe(path):
                 lines.append("  1/lambda fit: none (no lower plateau edge or too few bins)")
         if c.dynamics.enabled and c.dynamics.method == "kmc":
             lines.append(_kmc_counters(res, p, c.dynamics.acceleration))
+        if c.dynamics.enabled and c.dynamics.protocol == "response":
+            lines += _response_preparation(res, p, c.dynamics)
         cmp = res.comparison(p)
         if cmp is not None:
             # this comparison measures |dx| against the static-MC equilibrium, a baseline
