@@ -1,12 +1,14 @@
 """Temporal acceleration at the paper's parameters: wall time, events executed, speed-up.
 
 Run: python bench/bench_acceleration.py [--quick] [--replicas R] [--tls-only | --electron-only]
+                                        [--executions N_E] [--burst B]
      python bench/bench_acceleration.py --where T_MAX   (electron: where the events go)
 
 Cases (docs/acceleration.md; realizations drawn with fixed seeds):
 - TLS glass d = 3, N = 1000, W = J = 1, T = 0.1, Delta0 log-uniform on [1e-7, 1e-1], quench
   from random states, 16 replicas, times 1e1..1e15 (14 decades: 1/lambda_max ~ 1e2,
-  1/lambda_min ~ 1e15), acceleration quasi_equilibrium at N_e = 100;
+  1/lambda_min ~ 1e15), acceleration quasi_equilibrium at the recommended setting (N_e = 300,
+  burst stops at 10 N_e; ``--executions N_E`` and ``--burst B`` change them);
 - electron glass d = 2, N = 1000, W = 1, e^2/r_nn = 1, K = 1/2, T = 0.1, xi = 0.1, cut-off
   2 r_nn, quench from random states, 16 replicas, times 1e0..1e12 (12 decades).
 
@@ -43,6 +45,11 @@ from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefact
 from kmc.dynamics.tls_engine import TLSEngine  # noqa: E402
 
 
+# the recommended setting (N_e = 300, burst stops at 10 N_e); --executions and --burst
+# override them
+SETTINGS = AccelerationSettings()
+
+
 def exact_rate(engine, config, rng, seconds=3.0):
     """Events per second of the unaccelerated engine (after 2e4 untimed warm-up events)."""
     state = engine.new_state(config)
@@ -57,7 +64,7 @@ def exact_rate(engine, config, rng, seconds=3.0):
 
 
 def run_case(label, engine, configs, times, rng):
-    acc = Accelerator(engine, AccelerationSettings(executions=100.0))
+    acc = Accelerator(engine, SETTINGS)
     out = {"energy": np.zeros(times.size), "excitations": np.zeros(times.size),
            "config": np.zeros((times.size, engine.n_sites), dtype=np.int8)}
     events = trials = estimate = 0.0
@@ -76,7 +83,8 @@ def run_case(label, engine, configs, times, rng):
     cpu = time.process_time() - c0
     acc.engine.prefactors[:] = acc.base
     rate = exact_rate(acc.engine, configs[0], rng)
-    print(f"{label}: {len(configs)} replicas, t = {times[0]:.0e}..{times[-1]:.0e} "
+    print(f"{label}: N_e = {SETTINGS.executions:g}, burst = {SETTINGS.burst:g}; "
+          f"{len(configs)} replicas, t = {times[0]:.0e}..{times[-1]:.0e} "
           f"({np.log10(times[-1] / times[0]):.0f} decades)")
     print(f"  accelerated wall time {wall:8.1f} s (CPU {cpu:.1f} s) | events {events:.4g} | trials {trials:.4g}"
           f" | events without acceleration (estimate) {estimate:.4g}")
@@ -134,7 +142,7 @@ def where(t_max):
     engine = ElectronEngine(system, 0.1, pairs, pair_prefactors(r, 0.1))
     config = np.zeros(1000, dtype=np.int8)
     config[rng.permutation(1000)[:500]] = 1
-    acc = _WhereAccelerator(engine, AccelerationSettings(executions=100.0))
+    acc = _WhereAccelerator(engine, SETTINGS)
     decades = int(round(math.log10(t_max)))
     times = np.logspace(0, decades, decades + 1)
     out = {"energy": np.zeros(times.size), "excitations": np.zeros(times.size),
@@ -152,6 +160,12 @@ def where(t_max):
 
 
 def main():
+    global SETTINGS
+    over = {}
+    for flag, key in (("--executions", "executions"), ("--burst", "burst")):
+        if flag in sys.argv:
+            over[key] = float(sys.argv[sys.argv.index(flag) + 1])
+    SETTINGS = AccelerationSettings(**over)
     if "--where" in sys.argv:
         where(float(sys.argv[sys.argv.index("--where") + 1]))
         return

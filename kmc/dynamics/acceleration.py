@@ -112,7 +112,7 @@ class AccelerationSettings:
         running unscaled to the next schedule point; 0 switches burst stops off.
     """
 
-    executions: float = 100.0
+    executions: float = 300.0
     separation: float | None = None
     points_per_decade: int = 4
     coupling: float = 1.0
