@@ -36,6 +36,12 @@ site kicked back and forth by a neighbouring pair's hops usually keeps both ener
 its interval and is not settled again. A rejected trial whose bound exceeds 8 (rate +
 eps) re-centres its pair (the rate fell since its window was set). Per event: O(N) plus
 O(degree) per settled site, independent of the number of pairs P elsewhere.
+
+Cost per event (N = 1000, bench/bench_kmc.py): the O(N) loop writes one out-of-interval
+flag byte per site and stays vectorized; the flagged sites are then found eight flags at a
+time. Changed bounds are written to their leaves at once and their ancestors recomputed
+together at the end of the event, level by level (_flush), which gives the same tree as
+one update per leaf but without its chain of dependent stores and loads.
 """
 import math
 
@@ -51,7 +57,7 @@ from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRI
 from kmc.dynamics.params import check_kernel
 from kmc.dynamics.reference import electron_reference_kernel
 from kmc.dynamics.state import ElectronState
-from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_set
+from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample
 
 _BOUND_SLACK = 1.0 + 1e-12
 
@@ -102,17 +108,26 @@ def _site_pair_lists(pairs, n):
     return np.cumsum(ptr), ids
 
 
+@numba.njit(cache=True)
+def _absolute_edges(prefactors, eps, temperature, out):
+    """out (P,): x_abs = T log(1 + prefactor / eps), the |dH| beyond which a pair's rate is
+    within eps of its bound's (module doc); computed here, not with NumPy, so that it is
+    the same libm value as when it was computed at each re-centring."""
+    for p in range(prefactors.shape[0]):
+        out[p] = temperature * math.log1p(prefactors[p] / eps)
+
+
 @numba.njit(cache=True, inline="always")
-def _window_edge(x0, up, ea, eb, c, pref, eps, temperature, width):
+def _window_edge(x0, up, ea, eb, c, x_abs, temperature, width):
     """(x_e, bound factor) of an active pair in window mode (module doc). Inlined: a call
     in the loops that use _recentre keeps numba from pruning the reference counting of
     their arrays (an atomic increment and decrement per array and iteration, 3x the cost
     of the rest of the static path)."""
     # edge at |dH| = x_e: the bound is the factor there (it decreases away from 0).
     # Relative rule: within e^(width/T) of the rate (2x near dH = 0); absolute rule:
-    # within eps of it; the wider window of the two.
+    # within eps of it (x_abs = T log(1 + prefactor / eps), per pair); the wider window.
     x_rel = max(0.5 * x0, x0 - width) if up else min(width, 0.5 * x0)
-    x_e = min(x_rel, temperature * math.log1p(pref / eps))
+    x_e = min(x_rel, x_abs)
     # rounding: d and the rate's dH carry errors of a few ulp of the energies; the bound is
     # taken that far inside the edge (an edge closer to 0 than that is refused)
     ulp = 1e-12 * (1.0 + c + abs(ea) + abs(eb))
@@ -124,12 +139,53 @@ def _window_edge(x0, up, ea, eb, c, pref, eps, temperature, width):
 
 
 @numba.njit(cache=True, inline="always")
-def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps,
-              lo, hi, tree, temperature, width):
-    """New window and bound of pair p from the current state (module doc); the tree is
-    touched only if the bound changed."""
-    a = pair_a[p]
-    b = pair_b[p]
+def _mark(tree, dirty, p):
+    """Queue leaf p, whose value was just set, for the ancestor update of _flush (dirty[0]
+    is the queue length); a full queue is flushed first."""
+    if dirty[0] == dirty.shape[0] - 1:
+        _flush(tree, dirty)
+    dirty[0] += 1
+    dirty[dirty[0]] = p
+
+
+@numba.njit(cache=True, inline="always")
+def _flush(tree, dirty):
+    """Recompute the ancestors of the queued leaves, level by level, and empty the queue.
+
+    Same values as one tree_set per leaf (every node is the sum of its two children, and a
+    level is done before the next), but the nodes of one level are independent, so their
+    loads and stores overlap: one tree_set per leaf is a chain of log2(P) store-load
+    dependencies, which made the tree updates about 20% of the time per event.
+    """
+    n = dirty[0]
+    if n == 0:
+        return
+    q = dirty[1:n + 1]
+    half = tree.shape[0] // 2
+    for k in range(n):
+        q[k] = (half + q[k]) >> 1
+    while True:
+        # adjacent repeats (pairs of one site share their upper ancestors) are dropped
+        kept = 0
+        last = -1
+        for k in range(n):
+            node = q[k]
+            if node != last:
+                tree[node] = tree[2 * node] + tree[2 * node + 1]
+                q[kept] = node >> 1
+                kept += 1
+                last = node
+        n = kept
+        if last == 1:
+            break
+    dirty[0] = 0
+
+
+@numba.njit(cache=True, inline="always")
+def _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+              tree, dirty, temperature, width):
+    """New window and bound of pair p = (a, b) from the current state (module doc); a
+    changed bound is written to its leaf and queued in dirty for _flush."""
     s = occ[a] - occ[b]
     c = pair_c[p]
     pref = prefactors[p]
@@ -144,7 +200,7 @@ def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
         x_e = width
         bound = pref * f_static if is_static else 0.0
     else:
-        x_e, factor = _window_edge(x0, up, energies[a], energies[b], c, pref, eps,
+        x_e, factor = _window_edge(x0, up, energies[a], energies[b], c, x_abs[p],
                                    temperature, width)
         bound = pref * factor
     # the half-line of d on which s d - c stays beyond x_e on the side of dH0; inactive
@@ -153,8 +209,10 @@ def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
     lower = (s > 0) == up
     lo[p] = -math.inf if inactive or not lower else edge
     hi[p] = math.inf if inactive or lower else edge
-    if tree[tree.shape[0] // 2 + p] != bound:
-        tree_set(tree, p, bound)
+    leaf = tree.shape[0] // 2 + p
+    if tree[leaf] != bound:
+        tree[leaf] = bound
+        _mark(tree, dirty, p)
 
 
 # Site intervals are kept within this distance of the site energy (not infinite), so that
@@ -180,8 +238,8 @@ def _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi):
 
 
 @numba.njit(cache=True, inline="always")
-def _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-            hi, tree, temperature, width, site_ptr, site_ids, elo, ehi):
+def _settle(m, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi, tree, dirty,
+            temperature, width, site_ptr, site_ids, site_other, elo, ehi):
     """Re-centre the pairs of site m that left their window or kept less than _RENEW width
     of margin, then give m the widest interval [elo_m, ehi_m] (within _FAR) on which every
     active pair of m stays in its window for any partner energy in the partner's interval
@@ -200,12 +258,11 @@ def _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_stat
         high = em + _FAR
         for r in range(site_ptr[m], site_ptr[m + 1]):
             p = site_ids[r]
-            a = pair_a[p]
-            b = pair_b[p]
-            # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m
-            o = a + b - m
+            o = site_other[r]
+            # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m (m is b,
+            # the larger index, if o < m)
             eo = energies[o]
-            mb = b == m
+            mb = o < m
             ulo = lo[p] if mb else -hi[p]
             uhi = hi[p] if mb else -lo[p]
             u = em - eo
@@ -228,30 +285,38 @@ def _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_stat
             break
         for r in range(site_ptr[m], site_ptr[m + 1]):
             p = site_ids[r]
-            d = energies[pair_b[p]] - energies[pair_a[p]]
+            o = site_other[r]
+            a = min(m, o)
+            b = max(m, o)
+            d = energies[b] - energies[a]
             if min(d - lo[p], hi[p] - d) < _RENEW * width:
-                _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                          f_static, eps, lo, hi, tree, temperature, width)
+                _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_abs,
+                          lo, hi, tree, dirty, temperature, width)
     elo[m] = low
     ehi[m] = high
     return count
 
 
 @numba.njit(cache=True, _nrt=False)
-def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-                 hi, tree, temperature, width, site_ptr, site_ids, elo, ehi):
+def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs,
+                 lo, hi, tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo,
+                 ehi):
+    """Every window, bound and interval from the current state; the caller rebuilds the
+    tree's internal nodes (tree_rebuild)."""
     for q in range(tree.shape[0]):
         tree[q] = 0.0
+    dirty[0] = 0
     for p in range(pair_a.shape[0]):
-        _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps,
-                  lo, hi, tree, temperature, width)
+        _recentre(p, pair_a[p], pair_b[p], occ, energies, pair_c, prefactors, static,
+                  f_static, x_abs, lo, hi, tree, dirty, temperature, width)
     # zero-width intervals fit every window; then widen them site by site
     for m in range(occ.shape[0]):
         elo[m] = energies[m]
         ehi[m] = energies[m]
     for m in range(occ.shape[0]):
-        _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-                hi, tree, temperature, width, site_ptr, site_ids, elo, ehi)
+        _settle(m, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi, tree,
+                dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi)
+    dirty[0] = 0
 
 
 # The helpers below are inlined (numba IR) into functions compiled without numba's
@@ -262,53 +327,71 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
 
 
 @numba.njit(cache=True, _nrt=False)
-def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-             hi, tree, temperature, width, elo, ehi):
+def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs, lo,
+             hi, tree, dirty, temperature, width, elo, ehi):
     """Re-centre pair p (at a rejected trial) and shrink its sites' intervals to fit."""
-    _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-              hi, tree, temperature, width)
+    _recentre(p, pair_a[p], pair_b[p], occ, energies, pair_c, prefactors, static, f_static,
+              x_abs, lo, hi, tree, dirty, temperature, width)
+    _flush(tree, dirty)
     _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi)
 
 
 @numba.njit(cache=True, _nrt=False)
-def _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors, static,
-               f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree, elo, ehi,
-               counters, hot):
+def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static, x_abs,
+               site_ptr, site_ids, site_other, temperature, width, lo, hi, tree, dirty, elo,
+               ehi, counters, hot, flags):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
     site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot (N,)
-    int64 is scratch."""
+    int64, flags (8 ceil(N / 8),) uint8 (zero beyond N) and dirty (empty queue) are
+    scratch."""
     n = occ.shape[0]
-    n_hot = 0
+    n_out = 0
     for m in range(n):
         e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
         energies[m] = e
-        # append m to the list if it left its interval (branch-free: the outcome is random)
-        hot[n_hot] = m
-        n_hot += (e < elo[m]) | (e > ehi[m])
+        # a flag byte per site and a count, no list: this loop stays vectorized (SIMD), at
+        # about the cost of the bare update; appending to a list here cost 4x as much
+        out = (e < elo[m]) | (e > ehi[m])
+        flags[m] = out
+        n_out += out
+    # the few flagged sites (about 10 of 1000), found eight flags at a time
+    n_hot = 0
+    if n_out > 0:
+        words = flags.view(np.uint64)
+        for w in range(words.shape[0]):
+            if words[w] != 0:
+                for m in range(8 * w, 8 * w + 8):
+                    hot[n_hot] = m
+                    n_hot += flags[m]
     # the pairs of i and j changed activity: re-centre all of them, then settle i and j
     for site in (i, j):
         for r in range(site_ptr[site], site_ptr[site + 1]):
-            _recentre(site_ids[r], occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                      f_static, eps, lo, hi, tree, temperature, width)
+            o = site_other[r]
+            _recentre(site_ids[r], min(site, o), max(site, o), occ, energies, pair_c,
+                      prefactors, static, f_static, x_abs, lo, hi, tree, dirty, temperature,
+                      width)
         counters[RECENTRES] += site_ptr[site + 1] - site_ptr[site]
     for site in (i, j):
-        counters[RECENTRES] += _settle(site, occ, energies, pair_a, pair_b, pair_c, prefactors,
-                                       static, f_static, eps, lo, hi, tree, temperature, width,
-                                       site_ptr, site_ids, elo, ehi)
+        counters[RECENTRES] += _settle(site, occ, energies, pair_c, prefactors, static,
+                                       f_static, x_abs, lo, hi, tree, dirty, temperature,
+                                       width, site_ptr, site_ids, site_other, elo, ehi)
     for h in range(n_hot):
         m = hot[h]
         # i and j are settled; a site can have been fitted by a partner's settling since
         if energies[m] < elo[m] or energies[m] > ehi[m]:
-            counters[RECENTRES] += _settle(m, occ, energies, pair_a, pair_b, pair_c,
-                                           prefactors, static, f_static, eps, lo, hi, tree,
-                                           temperature, width, site_ptr, site_ids, elo, ehi)
+            counters[RECENTRES] += _settle(m, occ, energies, pair_c, prefactors, static,
+                                           f_static, x_abs, lo, hi, tree, dirty, temperature,
+                                           width, site_ptr, site_ids, site_other, elo, ehi)
+    # the leaves are set; their ancestors now, all at once
+    _flush(tree, dirty)
 
 
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
-                     prefactors, static, f_static, eps, site_ptr, site_ids, temperature,
-                     width, lo, hi, tree, elo, ehi, hot, scalars, counters, executions, times,
-                     rng, budget, energy_out, exc_out, config_out):
+                     prefactors, static, f_static, x_abs, eps, site_ptr, site_ids, site_other,
+                     temperature, width, lo, hi, tree, dirty, elo, ehi, hot, flags, scalars,
+                     counters, executions, times, rng, budget, energy_out, exc_out,
+                     config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
     executions (2, P) counts the accepted hops of each pair (a, b), a < b, from a to b
@@ -347,7 +430,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
             if bound > _LOOSE * (rate + eps):
                 # the pair moved away from dH = 0 since its window was set: tighten it now
                 _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                         f_static, eps, lo, hi, tree, temperature, width, elo, ehi)
+                         f_static, x_abs, lo, hi, tree, dirty, temperature, width, elo, ehi)
                 counters[RECENTRES] += 1
             continue
         if occ[a] == 1:
@@ -362,9 +445,9 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         occ[j] = 1
         counters[EVENTS] += 1
         executions[0 if i == a else 1, p] += 1
-        _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors,
-                   static, f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree,
-                   elo, ehi, counters, hot)
+        _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static,
+                   x_abs, site_ptr, site_ids, site_other, temperature, width, lo, hi, tree,
+                   dirty, elo, ehi, counters, hot, flags)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -416,11 +499,20 @@ class ElectronEngine:
         self.pair_c = self.interactions[self.pair_a, self.pair_b].copy()
         self.prefactors = prefactors
         self.site_ptr, self.site_ids = _site_pair_lists(pairs, n)
+        # the partner of each entry of the site lists (the kernels read it instead of the
+        # two ends of the pair: one load instead of two dependent ones)
+        owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.site_ptr))
+        self.site_other = (self.pair_a[self.site_ids] + self.pair_b[self.site_ids] - owner)
         self.site_energies = np.ascontiguousarray(
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
         # the static bound's factor: the largest Miller-Abrahams factor at |dH| >= width
         self._hot = np.zeros(n, dtype=np.int64)    # scratch of _after_hop
+        self._flags = np.zeros(8 * ((n + 7) // 8), dtype=np.uint8)
+        # queue of the tree leaves changed during one event (_mark, _flush): its length, then
+        # room for every re-centring one event can make (each pair at most twice from each
+        # end); a longer queue is flushed early
+        self._dirty = np.zeros(4 * pairs.shape[0] + 2, dtype=np.int64)
         self.f_static = miller_abrahams_factor(-self.width, self.temperature) * _BOUND_SLACK
         self._static_for = None
         self.kernel = kernel
@@ -446,22 +538,25 @@ class ElectronEngine:
         return state
 
     def _bound_args(self):
-        """(static, f_static, eps) of the bound construction (module doc): a pure function of
-        the current prefactors, recomputed when they changed (the accelerator rewrites them),
-        so that a resumed run makes the same choices as an uninterrupted one."""
+        """(static, f_static, x_abs) of the bound construction (module doc; eps in
+        self._eps): a pure function of the current prefactors, recomputed when they changed
+        (the accelerator rewrites them), so that a resumed run makes the same choices as an
+        uninterrupted one."""
         if self._static_for is None or not np.array_equal(self._static_for, self.prefactors):
             self._static_for = self.prefactors.copy()
             eps = _ABS_SHARE * float(np.sum(self.prefactors)) / self.prefactors.shape[0]
             self._static = (self.prefactors * self.f_static <= eps).astype(np.int8)
             self._eps = eps if eps > 0.0 else math.inf
-        return self._static, self.f_static, self._eps
+            self._x_abs = np.empty_like(self.prefactors)
+            _absolute_edges(self.prefactors, self._eps, self.temperature, self._x_abs)
+        return self._static, self.f_static, self._x_abs
 
     def refresh(self, state):
         """Rebuild every thinning bound (after prefactors, T or the energies changed)."""
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
-                     self.prefactors, *self._bound_args(), state["lo"], state["hi"], state["tree"],
-                     self.temperature, self.width, self.site_ptr, self.site_ids,
-                     state["elo"], state["ehi"])
+                     self.prefactors, *self._bound_args(), state["lo"], state["hi"],
+                     state["tree"], self._dirty, self.temperature, self.width, self.site_ptr,
+                     self.site_ids, self.site_other, state["elo"], state["ehi"])
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
@@ -487,10 +582,10 @@ class ElectronEngine:
         if self.kernel == "fast":
             _thinning_kernel(state["config"], state["fields"], self.interactions,
                              self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
-                             self.prefactors, *self._bound_args(),
-                             self.site_ptr, self.site_ids, self.temperature,
-                             self.width, state["lo"], state["hi"], state["tree"],
-                             state["elo"], state["ehi"], self._hot,
+                             self.prefactors, *self._bound_args(), self._eps,
+                             self.site_ptr, self.site_ids, self.site_other, self.temperature,
+                             self.width, state["lo"], state["hi"], state["tree"], self._dirty,
+                             state["elo"], state["ehi"], self._hot, self._flags,
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
