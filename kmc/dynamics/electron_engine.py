@@ -238,69 +238,85 @@ def _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi):
 
 
 @numba.njit(cache=True, inline="always")
-def _settle(m, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi, tree, dirty,
-            temperature, width, site_ptr, site_ids, site_other, elo, ehi):
+def _fit(m, em, o, p, energies, lo, hi, elo, ehi):
+    """(low, high) limits that pair p = (m, o) puts on the interval of site m, after
+    shrinking the partner's interval where m would keep less than _SPLIT of p's margin
+    (see _settle)."""
+    eo = energies[o]
+    # u = E_m - E_o must stay in [ulo, uhi], the window of d seen from m: (lo, hi) if m is
+    # b (the larger index), else (-hi, -lo); min/max instead of a branch, which is taken
+    # at random and was mispredicted half the time (lo < hi always)
+    sgn = 1.0 if o < m else -1.0
+    slo = sgn * lo[p]
+    shi = sgn * hi[p]
+    ulo = min(slo, shi)
+    uhi = max(slo, shi)
+    u = em - eo
+    olo = min(elo[o], eo)
+    ohi = max(ehi[o], eo)
+    cap = uhi + olo
+    flo = ulo + ohi
+    if cap - em < _SPLIT * (uhi - u):
+        elo[o] = eo - 0.5 * (uhi - u)
+        cap = em + 0.5 * (uhi - u)
+    if em - flo < _SPLIT * (u - ulo):
+        ehi[o] = eo + 0.5 * (u - ulo)
+        flo = em - 0.5 * (u - ulo)
+    return flo, cap
+
+
+@numba.njit(cache=True, inline="always")
+def _settle(m, every, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi, tree,
+            dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi, redo):
     """Re-centre the pairs of site m that left their window or kept less than _RENEW width
-    of margin, then give m the widest interval [elo_m, ehi_m] (within _FAR) on which every
-    active pair of m stays in its window for any partner energy in the partner's interval
-    (widened to contain the partner's energy, which lies outside it if the partner is
-    still to be settled). Where that leaves m less than _SPLIT of a pair's margin on one
-    side, the partner's interval is first shrunk to half that margin on that side
-    (shrinking keeps every other pair of the partner fitted). Returns the number of
-    re-centred pairs."""
-    # one loop checks the margins and fits the interval; only if a pair needs re-centring
-    # (rare) do the re-centrings and the fit run again in loops of their own: _recentre
-    # inlined into the common loop made every pair slower
+    of margin (every pair of m if ``every``), then give m the widest interval
+    [elo_m, ehi_m] (within _FAR) on which every active pair of m stays in its window for
+    any partner energy in the partner's interval (widened to contain the partner's energy,
+    which lies outside it if the partner is still to be settled). Where that leaves m less
+    than _SPLIT of a pair's margin on one side, the partner's interval is first shrunk to
+    half that margin on that side (shrinking keeps every other pair of the partner
+    fitted). redo (max degree,) int64 is scratch. Returns the number of re-centred pairs."""
     em = energies[m]
-    count = 0
-    for attempt in range(2):
-        low = em - _FAR
-        high = em + _FAR
+    low = em - _FAR
+    high = em + _FAR
+    n_redo = 0
+    if every:
+        for r in range(site_ptr[m], site_ptr[m + 1]):
+            redo[n_redo] = r
+            n_redo += 1
+    else:
+        # one loop checks the margins and fits the pairs that keep their windows; the few
+        # others are listed, re-centred and fitted after it (_recentre inlined into this
+        # loop made every pair slower)
         for r in range(site_ptr[m], site_ptr[m + 1]):
             p = site_ids[r]
             o = site_other[r]
-            # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m (m is b,
-            # the larger index, if o < m)
-            eo = energies[o]
-            mb = o < m
-            ulo = lo[p] if mb else -hi[p]
-            uhi = hi[p] if mb else -lo[p]
-            u = em - eo
-            if attempt == 0 and min(u - ulo, uhi - u) < _RENEW * width:
-                count += 1      # re-centred below, then fitted on the second attempt
+            d = energies[max(m, o)] - energies[min(m, o)]
+            if min(d - lo[p], hi[p] - d) < _RENEW * width:
+                redo[n_redo] = r
+                n_redo += 1
                 continue
-            olo = min(elo[o], eo)
-            ohi = max(ehi[o], eo)
-            cap = uhi + olo
-            flo = ulo + ohi
-            if cap - em < _SPLIT * (uhi - u):
-                elo[o] = eo - 0.5 * (uhi - u)
-                cap = em + 0.5 * (uhi - u)
-            if em - flo < _SPLIT * (u - ulo):
-                ehi[o] = eo + 0.5 * (u - ulo)
-                flo = em - 0.5 * (u - ulo)
+            flo, cap = _fit(m, em, o, p, energies, lo, hi, elo, ehi)
             high = min(high, cap)
             low = max(low, flo)
-        if count == 0 or attempt == 1:
-            break
-        for r in range(site_ptr[m], site_ptr[m + 1]):
-            p = site_ids[r]
-            o = site_other[r]
-            a = min(m, o)
-            b = max(m, o)
-            d = energies[b] - energies[a]
-            if min(d - lo[p], hi[p] - d) < _RENEW * width:
-                _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_abs,
-                          lo, hi, tree, dirty, temperature, width)
+    for k in range(n_redo):
+        r = redo[k]
+        p = site_ids[r]
+        o = site_other[r]
+        _recentre(p, min(m, o), max(m, o), occ, energies, pair_c, prefactors, static,
+                  f_static, x_abs, lo, hi, tree, dirty, temperature, width)
+        flo, cap = _fit(m, em, o, p, energies, lo, hi, elo, ehi)
+        high = min(high, cap)
+        low = max(low, flo)
     elo[m] = low
     ehi[m] = high
-    return count
+    return n_redo
 
 
 @numba.njit(cache=True, _nrt=False)
 def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs,
                  lo, hi, tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo,
-                 ehi):
+                 ehi, redo):
     """Every window, bound and interval from the current state; the caller rebuilds the
     tree's internal nodes (tree_rebuild)."""
     for q in range(tree.shape[0]):
@@ -314,8 +330,9 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
         elo[m] = energies[m]
         ehi[m] = energies[m]
     for m in range(occ.shape[0]):
-        _settle(m, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi, tree,
-                dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi)
+        _settle(m, False, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+                tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi,
+                redo)
     dirty[0] = 0
 
 
@@ -339,10 +356,10 @@ def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_sta
 @numba.njit(cache=True, _nrt=False)
 def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static, x_abs,
                site_ptr, site_ids, site_other, temperature, width, lo, hi, tree, dirty, elo,
-               ehi, counters, hot, flags):
+               ehi, counters, hot, flags, redo):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
     site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot (N,)
-    int64, flags (8 ceil(N / 8),) uint8 (zero beyond N) and dirty (empty queue) are
+    int64, flags (8 ceil(N / 8),) uint8 (zero beyond N), dirty (empty queue) and redo are
     scratch."""
     n = occ.shape[0]
     n_out = 0
@@ -363,25 +380,20 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
                 for m in range(8 * w, 8 * w + 8):
                     hot[n_hot] = m
                     n_hot += flags[m]
-    # the pairs of i and j changed activity: re-centre all of them, then settle i and j
+    # the pairs of i and j changed activity: settle i and j re-centring all their pairs
+    # (the pair (i, j) twice: the second time finds the bound unchanged)
     for site in (i, j):
-        for r in range(site_ptr[site], site_ptr[site + 1]):
-            o = site_other[r]
-            _recentre(site_ids[r], min(site, o), max(site, o), occ, energies, pair_c,
-                      prefactors, static, f_static, x_abs, lo, hi, tree, dirty, temperature,
-                      width)
-        counters[RECENTRES] += site_ptr[site + 1] - site_ptr[site]
-    for site in (i, j):
-        counters[RECENTRES] += _settle(site, occ, energies, pair_c, prefactors, static,
+        counters[RECENTRES] += _settle(site, True, occ, energies, pair_c, prefactors, static,
                                        f_static, x_abs, lo, hi, tree, dirty, temperature,
-                                       width, site_ptr, site_ids, site_other, elo, ehi)
+                                       width, site_ptr, site_ids, site_other, elo, ehi, redo)
     for h in range(n_hot):
         m = hot[h]
         # i and j are settled; a site can have been fitted by a partner's settling since
         if energies[m] < elo[m] or energies[m] > ehi[m]:
-            counters[RECENTRES] += _settle(m, occ, energies, pair_c, prefactors, static,
-                                           f_static, x_abs, lo, hi, tree, dirty, temperature,
-                                           width, site_ptr, site_ids, site_other, elo, ehi)
+            counters[RECENTRES] += _settle(m, False, occ, energies, pair_c, prefactors,
+                                           static, f_static, x_abs, lo, hi, tree, dirty,
+                                           temperature, width, site_ptr, site_ids, site_other,
+                                           elo, ehi, redo)
     # the leaves are set; their ancestors now, all at once
     _flush(tree, dirty)
 
@@ -389,8 +401,8 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, static, f_static, x_abs, eps, site_ptr, site_ids, site_other,
-                     temperature, width, lo, hi, tree, dirty, elo, ehi, hot, flags, scalars,
-                     counters, executions, times, rng, budget, energy_out, exc_out,
+                     temperature, width, lo, hi, tree, dirty, elo, ehi, hot, flags, redo,
+                     scalars, counters, executions, times, rng, budget, energy_out, exc_out,
                      config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
@@ -447,7 +459,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         executions[0 if i == a else 1, p] += 1
         _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static,
                    x_abs, site_ptr, site_ids, site_other, temperature, width, lo, hi, tree,
-                   dirty, elo, ehi, counters, hot, flags)
+                   dirty, elo, ehi, counters, hot, flags, redo)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -513,6 +525,7 @@ class ElectronEngine:
         # room for every re-centring one event can make (each pair at most twice from each
         # end); a longer queue is flushed early
         self._dirty = np.zeros(4 * pairs.shape[0] + 2, dtype=np.int64)
+        self._redo = np.zeros(int(np.max(np.diff(self.site_ptr))), dtype=np.int64)
         self.f_static = miller_abrahams_factor(-self.width, self.temperature) * _BOUND_SLACK
         self._static_for = None
         self.kernel = kernel
@@ -556,7 +569,7 @@ class ElectronEngine:
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
                      self.prefactors, *self._bound_args(), state["lo"], state["hi"],
                      state["tree"], self._dirty, self.temperature, self.width, self.site_ptr,
-                     self.site_ids, self.site_other, state["elo"], state["ehi"])
+                     self.site_ids, self.site_other, state["elo"], state["ehi"], self._redo)
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
@@ -585,7 +598,7 @@ class ElectronEngine:
                              self.prefactors, *self._bound_args(), self._eps,
                              self.site_ptr, self.site_ids, self.site_other, self.temperature,
                              self.width, state["lo"], state["hi"], state["tree"], self._dirty,
-                             state["elo"], state["ehi"], self._hot, self._flags,
+                             state["elo"], state["ehi"], self._hot, self._flags, self._redo,
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
