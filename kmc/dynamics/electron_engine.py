@@ -238,20 +238,24 @@ def _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi):
 
 
 @numba.njit(cache=True, inline="always")
-def _fit(m, em, o, p, energies, lo, hi, elo, ehi):
-    """(low, high) limits that pair p = (m, o) puts on the interval of site m, after
-    shrinking the partner's interval where m would keep less than _SPLIT of p's margin
-    (see _settle)."""
+def _seen_from(m, o, p, em, energies, lo, hi):
+    """(E_o, u, ulo, uhi) of pair p = (m, o): u = E_m - E_o must stay in [ulo, uhi], the
+    window of d = E_b - E_a seen from m ((lo, hi) if m is b, the larger index, else
+    (-hi, -lo); u = +-d exactly)."""
     eo = energies[o]
-    # u = E_m - E_o must stay in [ulo, uhi], the window of d seen from m: (lo, hi) if m is
-    # b (the larger index), else (-hi, -lo); min/max instead of a branch, which is taken
-    # at random and was mispredicted half the time (lo < hi always)
+    # min/max instead of a branch on the orientation, which is random and was
+    # mispredicted half the time (lo < hi always)
     sgn = 1.0 if o < m else -1.0
     slo = sgn * lo[p]
     shi = sgn * hi[p]
-    ulo = min(slo, shi)
-    uhi = max(slo, shi)
-    u = em - eo
+    return eo, em - eo, min(slo, shi), max(slo, shi)
+
+
+@numba.njit(cache=True, inline="always")
+def _fit(em, o, eo, u, ulo, uhi, elo, ehi):
+    """(low, high) limits that a pair (m, o) with u in [ulo, uhi] (_seen_from) puts on the
+    interval of site m, after shrinking the partner's interval where m would keep less
+    than _SPLIT of the pair's margin (see _settle)."""
     olo = min(elo[o], eo)
     ohi = max(ehi[o], eo)
     cap = uhi + olo
@@ -275,7 +279,9 @@ def _settle(m, every, occ, energies, pair_c, prefactors, static, f_static, x_abs
     which lies outside it if the partner is still to be settled). Where that leaves m less
     than _SPLIT of a pair's margin on one side, the partner's interval is first shrunk to
     half that margin on that side (shrinking keeps every other pair of the partner
-    fitted). redo (max degree,) int64 is scratch. Returns the number of re-centred pairs."""
+    fitted). site_ids and site_other are unsigned here (uint32: indexing with them skips
+    the negative-index test); redo (max degree,) int64 is scratch. Returns the number of
+    re-centred pairs."""
     em = energies[m]
     low = em - _FAR
     high = em + _FAR
@@ -289,14 +295,13 @@ def _settle(m, every, occ, energies, pair_c, prefactors, static, f_static, x_abs
         # others are listed, re-centred and fitted after it (_recentre inlined into this
         # loop made every pair slower)
         for r in range(site_ptr[m], site_ptr[m + 1]):
-            p = site_ids[r]
             o = site_other[r]
-            d = energies[max(m, o)] - energies[min(m, o)]
-            if min(d - lo[p], hi[p] - d) < _RENEW * width:
+            eo, u, ulo, uhi = _seen_from(m, o, site_ids[r], em, energies, lo, hi)
+            if min(u - ulo, uhi - u) < _RENEW * width:
                 redo[n_redo] = r
                 n_redo += 1
                 continue
-            flo, cap = _fit(m, em, o, p, energies, lo, hi, elo, ehi)
+            flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
             high = min(high, cap)
             low = max(low, flo)
     for k in range(n_redo):
@@ -305,7 +310,8 @@ def _settle(m, every, occ, energies, pair_c, prefactors, static, f_static, x_abs
         o = site_other[r]
         _recentre(p, min(m, o), max(m, o), occ, energies, pair_c, prefactors, static,
                   f_static, x_abs, lo, hi, tree, dirty, temperature, width)
-        flo, cap = _fit(m, em, o, p, energies, lo, hi, elo, ehi)
+        eo, u, ulo, uhi = _seen_from(m, o, p, em, energies, lo, hi)
+        flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
         high = min(high, cap)
         low = max(low, flo)
     elo[m] = low
@@ -515,6 +521,13 @@ class ElectronEngine:
         # two ends of the pair: one load instead of two dependent ones)
         owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.site_ptr))
         self.site_other = (self.pair_a[self.site_ids] + self.pair_b[self.site_ids] - owner)
+        # unsigned copies for the kernels: numba indexes with an unsigned integer without
+        # the test for a negative index (two instructions per array access)
+        if max(n, pairs.shape[0]) >= 2**32:
+            raise ConfigError("n_sites", f"at most 2^32 sites and pairs, got {n} and "
+                                         f"{pairs.shape[0]}")
+        self._ids_u = self.site_ids.astype(np.uint32)
+        self._other_u = self.site_other.astype(np.uint32)
         self.site_energies = np.ascontiguousarray(
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
@@ -569,7 +582,7 @@ class ElectronEngine:
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
                      self.prefactors, *self._bound_args(), state["lo"], state["hi"],
                      state["tree"], self._dirty, self.temperature, self.width, self.site_ptr,
-                     self.site_ids, self.site_other, state["elo"], state["ehi"], self._redo)
+                     self._ids_u, self._other_u, state["elo"], state["ehi"], self._redo)
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
@@ -596,7 +609,7 @@ class ElectronEngine:
             _thinning_kernel(state["config"], state["fields"], self.interactions,
                              self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                              self.prefactors, *self._bound_args(), self._eps,
-                             self.site_ptr, self.site_ids, self.site_other, self.temperature,
+                             self.site_ptr, self._ids_u, self._other_u, self.temperature,
                              self.width, state["lo"], state["hi"], state["tree"], self._dirty,
                              state["elo"], state["ehi"], self._hot, self._flags, self._redo,
                              state["scalars"], state["counters"], state["executions"], times,
