@@ -270,10 +270,11 @@ def _fit(em, o, eo, u, ulo, uhi, elo, ehi):
 
 
 @numba.njit(cache=True, inline="always")
-def _settle(m, every, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi, tree,
-            dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi, redo):
+def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+            tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi, redo):
     """Re-centre the pairs of site m that left their window or kept less than _RENEW width
-    of margin (every pair of m if ``every``), then give m the widest interval
+    of margin (if ``every``: every pair of m but the one to site ``done``, re-centred in
+    the same state already; -1 for none), then give m the widest interval
     [elo_m, ehi_m] (within _FAR) on which every active pair of m stays in its window for
     any partner energy in the partner's interval (widened to contain the partner's energy,
     which lies outside it if the partner is still to be settled). Where that leaves m less
@@ -288,8 +289,15 @@ def _settle(m, every, occ, energies, pair_c, prefactors, static, f_static, x_abs
     n_redo = 0
     if every:
         for r in range(site_ptr[m], site_ptr[m + 1]):
-            redo[n_redo] = r
-            n_redo += 1
+            o = site_other[r]
+            if o == done:
+                eo, u, ulo, uhi = _seen_from(m, o, site_ids[r], em, energies, lo, hi)
+                flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
+                high = min(high, cap)
+                low = max(low, flo)
+            else:
+                redo[n_redo] = r
+                n_redo += 1
     else:
         # one loop checks the margins and fits the pairs that keep their windows; the few
         # others are listed, re-centred and fitted after it (_recentre inlined into this
@@ -336,7 +344,7 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
         elo[m] = energies[m]
         ehi[m] = energies[m]
     for m in range(occ.shape[0]):
-        _settle(m, False, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+        _settle(m, False, -1, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
                 tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi,
                 redo)
     dirty[0] = 0
@@ -387,16 +395,18 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
                     hot[n_hot] = m
                     n_hot += flags[m]
     # the pairs of i and j changed activity: settle i and j re-centring all their pairs
-    # (the pair (i, j) twice: the second time finds the bound unchanged)
-    for site in (i, j):
-        counters[RECENTRES] += _settle(site, True, occ, energies, pair_c, prefactors, static,
-                                       f_static, x_abs, lo, hi, tree, dirty, temperature,
-                                       width, site_ptr, site_ids, site_other, elo, ehi, redo)
+    # (the pair (i, j) once)
+    counters[RECENTRES] += _settle(i, True, -1, occ, energies, pair_c, prefactors, static,
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   site_ptr, site_ids, site_other, elo, ehi, redo)
+    counters[RECENTRES] += _settle(j, True, i, occ, energies, pair_c, prefactors, static,
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   site_ptr, site_ids, site_other, elo, ehi, redo)
     for h in range(n_hot):
         m = hot[h]
         # i and j are settled; a site can have been fitted by a partner's settling since
         if energies[m] < elo[m] or energies[m] > ehi[m]:
-            counters[RECENTRES] += _settle(m, False, occ, energies, pair_c, prefactors,
+            counters[RECENTRES] += _settle(m, False, -1, occ, energies, pair_c, prefactors,
                                            static, f_static, x_abs, lo, hi, tree, dirty,
                                            temperature, width, site_ptr, site_ids, site_other,
                                            elo, ehi, redo)
