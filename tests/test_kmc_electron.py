@@ -256,3 +256,22 @@ def test_batched_tree_update_equals_rebuild():
             expected = tree.copy()
             tree_rebuild(expected)
             np.testing.assert_array_equal(tree, expected)
+
+
+def test_two_level_sampling_equals_tree_sample():
+    """_sample (two tree levels per step) returns the leaf tree_sample returns, for trees
+    of an odd and an even number of levels, u drawn at random and u at the exact
+    cumulative sums (the boundaries, where the comparison order decides), zero leaves
+    included."""
+    from kmc.dynamics.electron_engine import _sample
+    from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample
+    rng = np.random.default_rng(25)
+    for n_leaves in (1, 2, 3, 5, 37, 600, 1025):
+        tree = new_tree(n_leaves)
+        half = tree.shape[0] // 2
+        leaves = rng.exponential(size=n_leaves) * (rng.random(n_leaves) < 0.8)
+        tree[half:half + n_leaves] = leaves
+        tree_rebuild(tree)
+        us = np.concatenate([rng.random(500) * tree[1], np.cumsum(leaves)[:-1], [0.0]])
+        for u in us:
+            assert _sample(tree, u) == tree_sample(tree, u)
