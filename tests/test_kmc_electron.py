@@ -275,3 +275,26 @@ def test_two_level_sampling_equals_tree_sample():
         us = np.concatenate([rng.random(500) * tree[1], np.cumsum(leaves)[:-1], [0.0]])
         for u in us:
             assert _sample(tree, u) == tree_sample(tree, u)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_tiny_systems_run_every_site_out_of_its_interval(n):
+    """Regression: with N = 2 or 3 sites every site can leave its interval at once, and the
+    list of flagged sites, filled from whole 8-site words of flags, was written past its
+    end (N entries); with one pair (N = 2) the batched tree update looped forever (the
+    single leaf is the root). Both now run: after each trial every bound >= its rate and
+    the intervals are fitted; the electrons are conserved and the incremental energies
+    equal a recomputation."""
+    system = ElectronSystem.random(np.random.default_rng(26 + n), n)
+    engine = engine_for(system, 0.5, cutoff=10.0)
+    m = system.n_electrons
+    state = engine.new_state(random_occupation(np.random.default_rng(27), n, m))
+    out, rng = empty_out(1, n), np.random.default_rng(28)
+    for _ in range(300):
+        engine.advance(state, np.array([np.inf]), rng, 1, out)
+        assert_bounds_hold(engine, state)
+        assert_site_intervals_hold(engine, state)
+    assert state["config"].sum() == m and state["counters"][EVENTS] > 100
+    assert state["counters"][VIOLATIONS] == 0
+    err_h, err_e = engine.field_error(state)
+    assert err_h < 1e-9 and err_e < 1e-9

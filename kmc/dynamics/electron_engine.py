@@ -201,10 +201,11 @@ def _flush(tree, dirty):
     dependencies, which made the tree updates about 20% of the time per event.
     """
     n = dirty[0]
-    if n == 0:
+    half = tree.shape[0] // 2
+    if n == 0 or half == 1:
+        dirty[0] = 0        # one leaf: it is the root, no ancestors
         return
     q = dirty[1:n + 1]
-    half = tree.shape[0] // 2
     for k in range(n):
         q[k] = (half + q[k]) >> 1
     while True:
@@ -415,9 +416,9 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
                site_ptr, site_ids, site_other, temperature, width, lo, hi, tree, dirty, elo,
                ehi, counters, hot, flags, redo):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
-    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot (N,)
-    int64, flags (8 ceil(N / 8),) uint8 (zero beyond N), dirty (empty queue) and redo are
-    scratch."""
+    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot
+    (8 ceil(N / 8),) int64, flags (8 ceil(N / 8),) uint8 (zero beyond N), dirty (empty
+    queue) and redo are scratch."""
     n = occ.shape[0]
     n_out = 0
     for m in range(n):
@@ -585,7 +586,9 @@ class ElectronEngine:
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
         # the static bound's factor: the largest Miller-Abrahams factor at |dH| >= width
-        self._hot = np.zeros(n, dtype=np.int64)    # scratch of _after_hop
+        # scratch of _after_hop: the flagged sites are listed from whole words of flags, so
+        # the list is written up to the last word's end (beyond N - 1 if every site is out)
+        self._hot = np.zeros(8 * ((n + 7) // 8), dtype=np.int64)
         self._flags = np.zeros(8 * ((n + 7) // 8), dtype=np.uint8)
         # queue of the tree leaves changed during one event (_mark, _flush): its length, then
         # room for every re-centring one event can make (each pair at most twice from each
