@@ -173,7 +173,7 @@ def test_bounds_hold_along_a_trajectory_with_static_pairs():
     window, the site intervals fitted, and no trial ever saw rate > bound."""
     system = ElectronSystem.random(np.random.default_rng(11), 300)
     engine = engine_for(system, 0.1, xi=0.1)
-    static, f_static, eps = engine._bound_args()
+    static, f_static, x_abs = engine._bound_args()
     assert 0.5 < static.mean() < 1.0      # both kinds of bound are exercised
     state = engine.new_state(random_occupation(np.random.default_rng(12), 300, 150))
     grid, out = np.array([np.inf]), empty_out(1, 300)
