@@ -173,7 +173,7 @@ def test_bounds_hold_along_a_trajectory_with_static_pairs():
     window, the site intervals fitted, and no trial ever saw rate > bound."""
     system = ElectronSystem.random(np.random.default_rng(11), 300)
     engine = engine_for(system, 0.1, xi=0.1)
-    static, f_static, eps = engine._bound_args()
+    static, f_static, x_abs = engine._bound_args()
     assert 0.5 < static.mean() < 1.0      # both kinds of bound are exercised
     state = engine.new_state(random_occupation(np.random.default_rng(12), 300, 150))
     grid, out = np.array([np.inf]), empty_out(1, 300)
@@ -213,3 +213,88 @@ def test_fast_and_reference_kernels_agree_with_static_pairs():
                  (fast.occupation, ref.occupation)):
         se = np.sqrt(a.stderr**2 + b.stderr**2)
         assert np.all(np.abs(a.mean - b.mean) <= Z * np.maximum(se, 1e-12))
+
+
+def test_site_intervals_hold_after_every_trial():
+    """The repair after a hop (settling i, j and the sites that left their intervals, each
+    re-centring only the pairs it lists) leaves the check invariant true after every
+    single trial, not only at chunk ends; bounds >= rates every 50 trials."""
+    system = ElectronSystem.random(np.random.default_rng(21), 120)
+    engine = engine_for(system, 0.1, xi=0.2)
+    state = engine.new_state(random_occupation(np.random.default_rng(22), 120, 60))
+    grid, out = np.array([np.inf]), empty_out(1, 120)
+    rng = np.random.default_rng(23)
+    for trial in range(3000):
+        engine.advance(state, grid, rng, 1, out)
+        assert_site_intervals_hold(engine, state)
+        if trial % 50 == 0:
+            assert_bounds_hold(engine, state)
+    assert state["counters"][EVENTS] > 1000
+    assert state["counters"][VIOLATIONS] == 0
+
+
+def test_batched_tree_update_equals_rebuild():
+    """_flush (ancestors of the queued leaves recomputed level by level, adjacent repeats
+    dropped, the queue flushed early when full) gives bit for bit the tree that
+    tree_rebuild gives from the same leaves: the slow reference of the batched update."""
+    from kmc.dynamics.electron_engine import _flush, _mark
+    from kmc.dynamics.sumtree import new_tree, tree_rebuild
+    rng = np.random.default_rng(24)
+    n_leaves = 37
+    tree = new_tree(n_leaves)
+    half = tree.shape[0] // 2
+    tree[half:half + n_leaves] = rng.exponential(size=n_leaves)
+    tree_rebuild(tree)
+    for capacity in (4, 200):       # 4: queue overflows, flushed early
+        dirty = np.zeros(capacity + 1, dtype=np.int64)
+        for _ in range(50):
+            for leaf in rng.integers(0, n_leaves, rng.integers(1, 12)):
+                tree[half + leaf] = rng.exponential()
+                _mark(tree, dirty, leaf)
+            _flush(tree, dirty)
+            assert dirty[0] == 0
+            expected = tree.copy()
+            tree_rebuild(expected)
+            np.testing.assert_array_equal(tree, expected)
+
+
+def test_two_level_sampling_equals_tree_sample():
+    """_sample (two tree levels per step) returns the leaf tree_sample returns, for trees
+    of an odd and an even number of levels, u drawn at random and u at the exact
+    cumulative sums (the boundaries, where the comparison order decides), zero leaves
+    included."""
+    from kmc.dynamics.electron_engine import _sample
+    from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample
+    rng = np.random.default_rng(25)
+    for n_leaves in (1, 2, 3, 5, 37, 600, 1025):
+        tree = new_tree(n_leaves)
+        half = tree.shape[0] // 2
+        leaves = rng.exponential(size=n_leaves) * (rng.random(n_leaves) < 0.8)
+        tree[half:half + n_leaves] = leaves
+        tree_rebuild(tree)
+        us = np.concatenate([rng.random(500) * tree[1], np.cumsum(leaves)[:-1], [0.0]])
+        for u in us:
+            assert _sample(tree, u) == tree_sample(tree, u)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_tiny_systems_run_every_site_out_of_its_interval(n):
+    """Regression: with N = 2 or 3 sites every site can leave its interval at once, and the
+    list of flagged sites, filled from whole 8-site words of flags, was written past its
+    end (N entries); with one pair (N = 2) the batched tree update looped forever (the
+    single leaf is the root). Both now run: after each trial every bound >= its rate and
+    the intervals are fitted; the electrons are conserved and the incremental energies
+    equal a recomputation."""
+    system = ElectronSystem.random(np.random.default_rng(26 + n), n)
+    engine = engine_for(system, 0.5, cutoff=10.0)
+    m = system.n_electrons
+    state = engine.new_state(random_occupation(np.random.default_rng(27), n, m))
+    out, rng = empty_out(1, n), np.random.default_rng(28)
+    for _ in range(300):
+        engine.advance(state, np.array([np.inf]), rng, 1, out)
+        assert_bounds_hold(engine, state)
+        assert_site_intervals_hold(engine, state)
+    assert state["config"].sum() == m and state["counters"][EVENTS] > 100
+    assert state["counters"][VIOLATIONS] == 0
+    err_h, err_e = engine.field_error(state)
+    assert err_h < 1e-9 and err_e < 1e-9

@@ -36,6 +36,18 @@ site kicked back and forth by a neighbouring pair's hops usually keeps both ener
 its interval and is not settled again. A rejected trial whose bound exceeds 8 (rate +
 eps) re-centres its pair (the rate fell since its window was set). Per event: O(N) plus
 O(degree) per settled site, independent of the number of pairs P elsewhere.
+
+Cost per event (N = 1000, bench/bench_kmc.py: about 30 re-centrings and 10 settled sites
+per hop): the O(N) loop writes one out-of-interval flag byte per site and stays vectorized
+(SIMD); the flagged sites are then found eight flags at a time. A settle checks each pair
+of its site once, lists the few to re-centre and re-centres and fits only those after the
+loop. Changed bounds are written to their leaves at once and their ancestors recomputed
+together at the end of the event, level by level (_flush), which gives the same tree as
+one update per leaf but without its chain of dependent stores and loads. The loop and the
+tree update change no trajectory; the single-pass settle gives slightly different site
+intervals than the former second pass over every pair (partner shrinks applied once),
+which could change when a pair is re-centred, but in the bench case the states stayed the
+same bit for bit over 1.7e5 events.
 """
 import math
 
@@ -51,7 +63,7 @@ from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRI
 from kmc.dynamics.params import check_kernel
 from kmc.dynamics.reference import electron_reference_kernel
 from kmc.dynamics.state import ElectronState
-from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_set
+from kmc.dynamics.sumtree import new_tree, tree_rebuild
 
 _BOUND_SLACK = 1.0 + 1e-12
 
@@ -102,17 +114,26 @@ def _site_pair_lists(pairs, n):
     return np.cumsum(ptr), ids
 
 
+@numba.njit(cache=True)
+def _absolute_edges(prefactors, eps, temperature, out):
+    """out (P,): x_abs = T log(1 + prefactor / eps), the |dH| beyond which a pair's rate is
+    within eps of its bound's (module doc); computed here, not with NumPy, so that it is
+    the same libm value as when it was computed at each re-centring."""
+    for p in range(prefactors.shape[0]):
+        out[p] = temperature * math.log1p(prefactors[p] / eps)
+
+
 @numba.njit(cache=True, inline="always")
-def _window_edge(x0, up, ea, eb, c, pref, eps, temperature, width):
+def _window_edge(x0, up, ea, eb, c, x_abs, temperature, width):
     """(x_e, bound factor) of an active pair in window mode (module doc). Inlined: a call
     in the loops that use _recentre keeps numba from pruning the reference counting of
     their arrays (an atomic increment and decrement per array and iteration, 3x the cost
     of the rest of the static path)."""
     # edge at |dH| = x_e: the bound is the factor there (it decreases away from 0).
     # Relative rule: within e^(width/T) of the rate (2x near dH = 0); absolute rule:
-    # within eps of it; the wider window of the two.
+    # within eps of it (x_abs = T log(1 + prefactor / eps), per pair); the wider window.
     x_rel = max(0.5 * x0, x0 - width) if up else min(width, 0.5 * x0)
-    x_e = min(x_rel, temperature * math.log1p(pref / eps))
+    x_e = min(x_rel, x_abs)
     # rounding: d and the rate's dH carry errors of a few ulp of the energies; the bound is
     # taken that far inside the edge (an edge closer to 0 than that is refused)
     ulp = 1e-12 * (1.0 + c + abs(ea) + abs(eb))
@@ -124,12 +145,91 @@ def _window_edge(x0, up, ea, eb, c, pref, eps, temperature, width):
 
 
 @numba.njit(cache=True, inline="always")
-def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps,
-              lo, hi, tree, temperature, width):
-    """New window and bound of pair p from the current state (module doc); the tree is
-    touched only if the bound changed."""
-    a = pair_a[p]
-    b = pair_b[p]
+def _sample(tree, u):
+    """kmc.dynamics.sumtree.tree_sample, two levels per step: the same comparisons and
+    subtractions in the same order (the same leaf and the same rounding), but the three
+    nodes a step reads (2j, 4j, 4j + 2) are known at its start, so that the descent waits
+    for memory once per two levels instead of once per level."""
+    half = tree.shape[0] // 2
+    j = 1
+    first = 1       # the first node of j's level: two more levels exist below if 4 first <= half
+    while 4 * first <= half:
+        first *= 4
+        left = tree[2 * j]
+        g0 = tree[4 * j]
+        g2 = tree[4 * j + 2]
+        if u < left:
+            if u < g0:
+                j = 4 * j
+            else:
+                u -= g0
+                j = 4 * j + 1
+        else:
+            u -= left
+            if u < g2:
+                j = 4 * j + 2
+            else:
+                u -= g2
+                j = 4 * j + 3
+    if j < half:
+        left = tree[2 * j]
+        if u < left:
+            j = 2 * j
+        else:
+            u -= left
+            j = 2 * j + 1
+    return j - half
+
+
+@numba.njit(cache=True, inline="always")
+def _mark(tree, dirty, p):
+    """Queue leaf p, whose value was just set, for the ancestor update of _flush (dirty[0]
+    is the queue length); a full queue is flushed first."""
+    if dirty[0] == dirty.shape[0] - 1:
+        _flush(tree, dirty)
+    dirty[0] += 1
+    dirty[dirty[0]] = p
+
+
+@numba.njit(cache=True, inline="always")
+def _flush(tree, dirty):
+    """Recompute the ancestors of the queued leaves, level by level, and empty the queue.
+
+    Same values as one tree_set per leaf (every node is the sum of its two children, and a
+    level is done before the next), but the nodes of one level are independent, so their
+    loads and stores overlap: one tree_set per leaf is a chain of log2(P) store-load
+    dependencies, which made the tree updates about 20% of the time per event.
+    """
+    n = dirty[0]
+    half = tree.shape[0] // 2
+    if n == 0 or half == 1:
+        dirty[0] = 0        # one leaf: it is the root, no ancestors
+        return
+    q = dirty[1:n + 1]
+    for k in range(n):
+        q[k] = (half + q[k]) >> 1
+    while True:
+        # adjacent repeats (pairs of one site share their upper ancestors) are dropped
+        kept = 0
+        last = -1
+        for k in range(n):
+            node = q[k]
+            if node != last:
+                tree[node] = tree[2 * node] + tree[2 * node + 1]
+                q[kept] = node >> 1
+                kept += 1
+                last = node
+        n = kept
+        if last == 1:
+            break
+    dirty[0] = 0
+
+
+@numba.njit(cache=True, inline="always")
+def _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+              tree, dirty, temperature, width):
+    """New window and bound of pair p = (a, b) from the current state (module doc); a
+    changed bound is written to its leaf and queued in dirty for _flush."""
     s = occ[a] - occ[b]
     c = pair_c[p]
     pref = prefactors[p]
@@ -144,7 +244,7 @@ def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
         x_e = width
         bound = pref * f_static if is_static else 0.0
     else:
-        x_e, factor = _window_edge(x0, up, energies[a], energies[b], c, pref, eps,
+        x_e, factor = _window_edge(x0, up, energies[a], energies[b], c, x_abs[p],
                                    temperature, width)
         bound = pref * factor
     # the half-line of d on which s d - c stays beyond x_e on the side of dH0; inactive
@@ -153,8 +253,10 @@ def _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
     lower = (s > 0) == up
     lo[p] = -math.inf if inactive or not lower else edge
     hi[p] = math.inf if inactive or lower else edge
-    if tree[tree.shape[0] // 2 + p] != bound:
-        tree_set(tree, p, bound)
+    leaf = tree.shape[0] // 2 + p
+    if tree[leaf] != bound:
+        tree[leaf] = bound
+        _mark(tree, dirty, p)
 
 
 # Site intervals are kept within this distance of the site energy (not infinite), so that
@@ -180,78 +282,116 @@ def _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi):
 
 
 @numba.njit(cache=True, inline="always")
-def _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-            hi, tree, temperature, width, site_ptr, site_ids, elo, ehi):
+def _seen_from(m, o, p, em, energies, lo, hi):
+    """(E_o, u, ulo, uhi) of pair p = (m, o): u = E_m - E_o must stay in [ulo, uhi], the
+    window of d = E_b - E_a seen from m ((lo, hi) if m is b, the larger index, else
+    (-hi, -lo); u = +-d exactly)."""
+    eo = energies[o]
+    # min/max instead of a branch on the orientation, which is random and was
+    # mispredicted half the time (lo < hi always)
+    sgn = 1.0 if o < m else -1.0
+    slo = sgn * lo[p]
+    shi = sgn * hi[p]
+    return eo, em - eo, min(slo, shi), max(slo, shi)
+
+
+@numba.njit(cache=True, inline="always")
+def _fit(em, o, eo, u, ulo, uhi, elo, ehi):
+    """(low, high) limits that a pair (m, o) with u in [ulo, uhi] (_seen_from) puts on the
+    interval of site m, after shrinking the partner's interval where m would keep less
+    than _SPLIT of the pair's margin (see _settle)."""
+    olo = min(elo[o], eo)
+    ohi = max(ehi[o], eo)
+    cap = uhi + olo
+    flo = ulo + ohi
+    if cap - em < _SPLIT * (uhi - u):
+        elo[o] = eo - 0.5 * (uhi - u)
+        cap = em + 0.5 * (uhi - u)
+    if em - flo < _SPLIT * (u - ulo):
+        ehi[o] = eo + 0.5 * (u - ulo)
+        flo = em - 0.5 * (u - ulo)
+    return flo, cap
+
+
+@numba.njit(cache=True, inline="always")
+def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+            tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi, redo):
     """Re-centre the pairs of site m that left their window or kept less than _RENEW width
-    of margin, then give m the widest interval [elo_m, ehi_m] (within _FAR) on which every
-    active pair of m stays in its window for any partner energy in the partner's interval
-    (widened to contain the partner's energy, which lies outside it if the partner is
-    still to be settled). Where that leaves m less than _SPLIT of a pair's margin on one
-    side, the partner's interval is first shrunk to half that margin on that side
-    (shrinking keeps every other pair of the partner fitted). Returns the number of
+    of margin (if ``every``: every pair of m but the one to site ``done``, re-centred in
+    the same state already; -1 for none), then give m the widest interval
+    [elo_m, ehi_m] (within _FAR) on which every active pair of m stays in its window for
+    any partner energy in the partner's interval (widened to contain the partner's energy,
+    which lies outside it if the partner is still to be settled). Where that leaves m less
+    than _SPLIT of a pair's margin on one side, the partner's interval is first shrunk to
+    half that margin on that side (shrinking keeps every other pair of the partner
+    fitted). site_ids and site_other are unsigned here (uint32: indexing with them skips
+    the negative-index test); redo (max degree,) int64 is scratch. Returns the number of
     re-centred pairs."""
-    # one loop checks the margins and fits the interval; only if a pair needs re-centring
-    # (rare) do the re-centrings and the fit run again in loops of their own: _recentre
-    # inlined into the common loop made every pair slower
     em = energies[m]
-    count = 0
-    for attempt in range(2):
-        low = em - _FAR
-        high = em + _FAR
+    low = em - _FAR
+    high = em + _FAR
+    n_redo = 0
+    if every:
         for r in range(site_ptr[m], site_ptr[m + 1]):
-            p = site_ids[r]
-            a = pair_a[p]
-            b = pair_b[p]
-            # u = E_m - E_o must stay in [ulo, uhi]: the window of d seen from m
-            o = a + b - m
-            eo = energies[o]
-            mb = b == m
-            ulo = lo[p] if mb else -hi[p]
-            uhi = hi[p] if mb else -lo[p]
-            u = em - eo
-            if attempt == 0 and min(u - ulo, uhi - u) < _RENEW * width:
-                count += 1      # re-centred below, then fitted on the second attempt
+            o = site_other[r]
+            if o == done:
+                eo, u, ulo, uhi = _seen_from(m, o, site_ids[r], em, energies, lo, hi)
+                flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
+                high = min(high, cap)
+                low = max(low, flo)
+            else:
+                redo[n_redo] = r
+                n_redo += 1
+    else:
+        # one loop checks the margins and fits the pairs that keep their windows; the few
+        # others are listed, re-centred and fitted after it (_recentre inlined into this
+        # loop made every pair slower)
+        for r in range(site_ptr[m], site_ptr[m + 1]):
+            o = site_other[r]
+            eo, u, ulo, uhi = _seen_from(m, o, site_ids[r], em, energies, lo, hi)
+            if min(u - ulo, uhi - u) < _RENEW * width:
+                redo[n_redo] = r
+                n_redo += 1
                 continue
-            olo = min(elo[o], eo)
-            ohi = max(ehi[o], eo)
-            cap = uhi + olo
-            flo = ulo + ohi
-            if cap - em < _SPLIT * (uhi - u):
-                elo[o] = eo - 0.5 * (uhi - u)
-                cap = em + 0.5 * (uhi - u)
-            if em - flo < _SPLIT * (u - ulo):
-                ehi[o] = eo + 0.5 * (u - ulo)
-                flo = em - 0.5 * (u - ulo)
+            flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
             high = min(high, cap)
             low = max(low, flo)
-        if count == 0 or attempt == 1:
-            break
-        for r in range(site_ptr[m], site_ptr[m + 1]):
-            p = site_ids[r]
-            d = energies[pair_b[p]] - energies[pair_a[p]]
-            if min(d - lo[p], hi[p] - d) < _RENEW * width:
-                _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                          f_static, eps, lo, hi, tree, temperature, width)
+    for k in range(n_redo):
+        r = redo[k]
+        p = site_ids[r]
+        o = site_other[r]
+        _recentre(p, min(m, o), max(m, o), occ, energies, pair_c, prefactors, static,
+                  f_static, x_abs, lo, hi, tree, dirty, temperature, width)
+        eo, u, ulo, uhi = _seen_from(m, o, p, em, energies, lo, hi)
+        flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
+        high = min(high, cap)
+        low = max(low, flo)
     elo[m] = low
     ehi[m] = high
-    return count
+    return n_redo
 
 
 @numba.njit(cache=True, _nrt=False)
-def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-                 hi, tree, temperature, width, site_ptr, site_ids, elo, ehi):
+def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs,
+                 lo, hi, tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo,
+                 ehi, redo):
+    """Every window, bound and interval from the current state; the caller rebuilds the
+    tree's internal nodes (tree_rebuild)."""
     for q in range(tree.shape[0]):
         tree[q] = 0.0
+    dirty[0] = 0
     for p in range(pair_a.shape[0]):
-        _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps,
-                  lo, hi, tree, temperature, width)
+        _recentre(p, pair_a[p], pair_b[p], occ, energies, pair_c, prefactors, static,
+                  f_static, x_abs, lo, hi, tree, dirty, temperature, width)
     # zero-width intervals fit every window; then widen them site by site
     for m in range(occ.shape[0]):
         elo[m] = energies[m]
         ehi[m] = energies[m]
     for m in range(occ.shape[0]):
-        _settle(m, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-                hi, tree, temperature, width, site_ptr, site_ids, elo, ehi)
+        _settle(m, False, -1, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
+                tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi,
+                redo)
+    dirty[0] = 0
 
 
 # The helpers below are inlined (numba IR) into functions compiled without numba's
@@ -262,53 +402,68 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
 
 
 @numba.njit(cache=True, _nrt=False)
-def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-             hi, tree, temperature, width, elo, ehi):
+def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs, lo,
+             hi, tree, dirty, temperature, width, elo, ehi):
     """Re-centre pair p (at a rejected trial) and shrink its sites' intervals to fit."""
-    _recentre(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, eps, lo,
-              hi, tree, temperature, width)
+    _recentre(p, pair_a[p], pair_b[p], occ, energies, pair_c, prefactors, static, f_static,
+              x_abs, lo, hi, tree, dirty, temperature, width)
+    _flush(tree, dirty)
     _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi)
 
 
 @numba.njit(cache=True, _nrt=False)
-def _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors, static,
-               f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree, elo, ehi,
-               counters, hot):
+def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static, x_abs,
+               site_ptr, site_ids, site_other, temperature, width, lo, hi, tree, dirty, elo,
+               ehi, counters, hot, flags, redo):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
-    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot (N,)
-    int64 is scratch."""
+    site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot
+    (8 ceil(N / 8),) int64, flags (8 ceil(N / 8),) uint8 (zero beyond N), dirty (empty
+    queue) and redo are scratch."""
     n = occ.shape[0]
-    n_hot = 0
+    n_out = 0
     for m in range(n):
         e = electron_energy_update(energies[m], interactions[j, m], interactions[i, m])
         energies[m] = e
-        # append m to the list if it left its interval (branch-free: the outcome is random)
-        hot[n_hot] = m
-        n_hot += (e < elo[m]) | (e > ehi[m])
-    # the pairs of i and j changed activity: re-centre all of them, then settle i and j
-    for site in (i, j):
-        for r in range(site_ptr[site], site_ptr[site + 1]):
-            _recentre(site_ids[r], occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                      f_static, eps, lo, hi, tree, temperature, width)
-        counters[RECENTRES] += site_ptr[site + 1] - site_ptr[site]
-    for site in (i, j):
-        counters[RECENTRES] += _settle(site, occ, energies, pair_a, pair_b, pair_c, prefactors,
-                                       static, f_static, eps, lo, hi, tree, temperature, width,
-                                       site_ptr, site_ids, elo, ehi)
+        # a flag byte per site and a count, no list: this loop stays vectorized (SIMD), at
+        # about the cost of the bare update; appending to a list here cost 4x as much
+        out = (e < elo[m]) | (e > ehi[m])
+        flags[m] = out
+        n_out += out
+    # the few flagged sites (about 10 of 1000), found eight flags at a time
+    n_hot = 0
+    if n_out > 0:
+        words = flags.view(np.uint64)
+        for w in range(words.shape[0]):
+            if words[w] != 0:
+                for m in range(8 * w, 8 * w + 8):
+                    hot[n_hot] = m
+                    n_hot += flags[m]
+    # the pairs of i and j changed activity: settle i and j re-centring all their pairs
+    # (the pair (i, j) once)
+    counters[RECENTRES] += _settle(i, True, -1, occ, energies, pair_c, prefactors, static,
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   site_ptr, site_ids, site_other, elo, ehi, redo)
+    counters[RECENTRES] += _settle(j, True, i, occ, energies, pair_c, prefactors, static,
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   site_ptr, site_ids, site_other, elo, ehi, redo)
     for h in range(n_hot):
         m = hot[h]
         # i and j are settled; a site can have been fitted by a partner's settling since
         if energies[m] < elo[m] or energies[m] > ehi[m]:
-            counters[RECENTRES] += _settle(m, occ, energies, pair_a, pair_b, pair_c,
-                                           prefactors, static, f_static, eps, lo, hi, tree,
-                                           temperature, width, site_ptr, site_ids, elo, ehi)
+            counters[RECENTRES] += _settle(m, False, -1, occ, energies, pair_c, prefactors,
+                                           static, f_static, x_abs, lo, hi, tree, dirty,
+                                           temperature, width, site_ptr, site_ids, site_other,
+                                           elo, ehi, redo)
+    # the leaves are set; their ancestors now, all at once
+    _flush(tree, dirty)
 
 
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
-                     prefactors, static, f_static, eps, site_ptr, site_ids, temperature,
-                     width, lo, hi, tree, elo, ehi, hot, scalars, counters, executions, times,
-                     rng, budget, energy_out, exc_out, config_out):
+                     prefactors, static, f_static, x_abs, eps, site_ptr, site_ids, site_other,
+                     temperature, width, lo, hi, tree, dirty, elo, ehi, hot, flags, redo,
+                     scalars, counters, executions, times, rng, budget, energy_out, exc_out,
+                     config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
     executions (2, P) counts the accepted hops of each pair (a, b), a < b, from a to b
@@ -334,7 +489,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         t = t_new
         steps += 1
         counters[TRIALS] += 1
-        p = tree_sample(tree, rng.random() * total)
+        p = _sample(tree, rng.random() * total)
         if p >= n_pairs:
             continue
         bound = tree[tree.shape[0] // 2 + p]
@@ -347,7 +502,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
             if bound > _LOOSE * (rate + eps):
                 # the pair moved away from dH = 0 since its window was set: tighten it now
                 _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                         f_static, eps, lo, hi, tree, temperature, width, elo, ehi)
+                         f_static, x_abs, lo, hi, tree, dirty, temperature, width, elo, ehi)
                 counters[RECENTRES] += 1
             continue
         if occ[a] == 1:
@@ -362,9 +517,9 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         occ[j] = 1
         counters[EVENTS] += 1
         executions[0 if i == a else 1, p] += 1
-        _after_hop(i, j, occ, energies, interactions, pair_a, pair_b, pair_c, prefactors,
-                   static, f_static, eps, site_ptr, site_ids, temperature, width, lo, hi, tree,
-                   elo, ehi, counters, hot)
+        _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static,
+                   x_abs, site_ptr, site_ids, site_other, temperature, width, lo, hi, tree,
+                   dirty, elo, ehi, counters, hot, flags, redo)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
@@ -416,11 +571,30 @@ class ElectronEngine:
         self.pair_c = self.interactions[self.pair_a, self.pair_b].copy()
         self.prefactors = prefactors
         self.site_ptr, self.site_ids = _site_pair_lists(pairs, n)
+        # the partner of each entry of the site lists (the kernels read it instead of the
+        # two ends of the pair: one load instead of two dependent ones)
+        owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(self.site_ptr))
+        self.site_other = (self.pair_a[self.site_ids] + self.pair_b[self.site_ids] - owner)
+        # unsigned copies for the kernels: numba indexes with an unsigned integer without
+        # the test for a negative index (two instructions per array access)
+        if max(n, pairs.shape[0]) >= 2**32:
+            raise ConfigError("n_sites", f"at most 2^32 sites and pairs, got {n} and "
+                                         f"{pairs.shape[0]}")
+        self._ids_u = self.site_ids.astype(np.uint32)
+        self._other_u = self.site_other.astype(np.uint32)
         self.site_energies = np.ascontiguousarray(
             system.site_energies if site_energies is None else site_energies, dtype=float)
         self.width = float(window) * self.temperature
         # the static bound's factor: the largest Miller-Abrahams factor at |dH| >= width
-        self._hot = np.zeros(n, dtype=np.int64)    # scratch of _after_hop
+        # scratch of _after_hop: the flagged sites are listed from whole words of flags, so
+        # the list is written up to the last word's end (beyond N - 1 if every site is out)
+        self._hot = np.zeros(8 * ((n + 7) // 8), dtype=np.int64)
+        self._flags = np.zeros(8 * ((n + 7) // 8), dtype=np.uint8)
+        # queue of the tree leaves changed during one event (_mark, _flush): its length, then
+        # room for every re-centring one event can make (each pair at most twice from each
+        # end); a longer queue is flushed early
+        self._dirty = np.zeros(4 * pairs.shape[0] + 2, dtype=np.int64)
+        self._redo = np.zeros(int(np.max(np.diff(self.site_ptr))), dtype=np.int64)
         self.f_static = miller_abrahams_factor(-self.width, self.temperature) * _BOUND_SLACK
         self._static_for = None
         self.kernel = kernel
@@ -446,22 +620,25 @@ class ElectronEngine:
         return state
 
     def _bound_args(self):
-        """(static, f_static, eps) of the bound construction (module doc): a pure function of
-        the current prefactors, recomputed when they changed (the accelerator rewrites them),
-        so that a resumed run makes the same choices as an uninterrupted one."""
+        """(static, f_static, x_abs) of the bound construction (module doc; eps in
+        self._eps): a pure function of the current prefactors, recomputed when they changed
+        (the accelerator rewrites them), so that a resumed run makes the same choices as an
+        uninterrupted one."""
         if self._static_for is None or not np.array_equal(self._static_for, self.prefactors):
             self._static_for = self.prefactors.copy()
             eps = _ABS_SHARE * float(np.sum(self.prefactors)) / self.prefactors.shape[0]
             self._static = (self.prefactors * self.f_static <= eps).astype(np.int8)
             self._eps = eps if eps > 0.0 else math.inf
-        return self._static, self.f_static, self._eps
+            self._x_abs = np.empty_like(self.prefactors)
+            _absolute_edges(self.prefactors, self._eps, self.temperature, self._x_abs)
+        return self._static, self.f_static, self._x_abs
 
     def refresh(self, state):
         """Rebuild every thinning bound (after prefactors, T or the energies changed)."""
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
-                     self.prefactors, *self._bound_args(), state["lo"], state["hi"], state["tree"],
-                     self.temperature, self.width, self.site_ptr, self.site_ids,
-                     state["elo"], state["ehi"])
+                     self.prefactors, *self._bound_args(), state["lo"], state["hi"],
+                     state["tree"], self._dirty, self.temperature, self.width, self.site_ptr,
+                     self._ids_u, self._other_u, state["elo"], state["ehi"], self._redo)
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
@@ -487,10 +664,10 @@ class ElectronEngine:
         if self.kernel == "fast":
             _thinning_kernel(state["config"], state["fields"], self.interactions,
                              self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
-                             self.prefactors, *self._bound_args(),
-                             self.site_ptr, self.site_ids, self.temperature,
-                             self.width, state["lo"], state["hi"], state["tree"],
-                             state["elo"], state["ehi"], self._hot,
+                             self.prefactors, *self._bound_args(), self._eps,
+                             self.site_ptr, self._ids_u, self._other_u, self.temperature,
+                             self.width, state["lo"], state["hi"], state["tree"], self._dirty,
+                             state["elo"], state["ehi"], self._hot, self._flags, self._redo,
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
