@@ -72,8 +72,14 @@ BDF's Newton matrices I - c J are factorized on their strongly coupled rows only
 glass; the converged steps are unchanged, tests hold them to the dense LU), the Jacobian
 is passed lazily (``_LazyJacobian``; the TLS one as diag + diag(r) J without forming it),
 and the N^2 products of the fields and site energies use BLAS dsymv on the symmetric
-coupling matrices (``_matvec``). Tolerances: rtol (default 1e-6) and atol (default 1e-9 per
-site, the occupations being O(1)).
+coupling matrices (``_matvec``). BDF's step and factorization bookkeeping is scipy's
+except where ``_BDF`` changes it (same formulas, error test and Newton test): the TLS
+glass re-evaluates its Jacobian, O(N) beside the right-hand side at the same state, at
+every factorization; the electron glass, whose k x k factorization (k ~ N late) costs
+~30 Newton iterations, keeps it while c = h / alpha changes by <= 50% (scaled Newton
+increment, up to 8 iterations) and holds the step size against growth below 1.5x.
+Tolerances: rtol (default 1e-6) and atol (default 1e-9 per site, the occupations being
+O(1)).
 """
 from dataclasses import dataclass
 
@@ -81,6 +87,7 @@ import numpy as np
 import scipy.integrate
 import scipy.linalg
 import scipy.linalg.blas
+import scipy.linalg.lapack
 import scipy.sparse
 
 from kmc.dynamics.params import HOP_ENERGIES
@@ -89,6 +96,7 @@ from kmc.model import (electron_energy, tls_energy,
                        tls_local_fields)
 
 METHODS = ("BDF", "Radau")
+_GETRF, _GETRS = scipy.linalg.lapack.dgetrf, scipy.linalg.lapack.dgetrs
 READOUTS = ("classical", "quantum")
 
 
@@ -154,6 +162,26 @@ def _ma_factor(x, temperature, width=0.0):
     return g, dg
 
 
+def _ma_factor_pair(x, temperature, width=0.0, derivative=True):
+    """(g(x), g(-x), g'(x), g'(-x)) of ``_ma_factor``, the two directions of a hop
+    sharing s = sqrt(x^2 + width^2), e^(-s/T) and coth(s/2T): the same floating-point
+    operations as two calls (bitwise equal, test), a third of the transcendental
+    functions. ``derivative`` False: the derivatives are None (the right-hand side)."""
+    x = np.asarray(x, dtype=float)
+    s = np.hypot(x, width) if width > 0 else np.abs(x)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        den = -np.expm1(-s / temperature)
+        g = np.exp(-(x + s) / (2.0 * temperature)) / den
+        g_rev = np.exp(-(s - x) / (2.0 * temperature)) / den
+        if not derivative:
+            return g, g_rev, None, None
+        coth = 1.0 + 2.0 / np.expm1(s / temperature)
+        q = 0.5 * (x / s) * coth
+        dg = g * (-0.5 - q) / temperature
+        dg_rev = g_rev * (-0.5 + q) / temperature
+    return g, g_rev, dg, dg_rev
+
+
 class TLSMeanField:
     """Right-hand side and Jacobian of the TLS mean-field rate equation (module docstring).
 
@@ -175,6 +203,10 @@ class TLSMeanField:
     model = "tls"
     conserves_total = False
     row_drop = 1e-3          # default of integrate's row_drop (docs/meanfield-dynamics.md)
+    # integrate's step bookkeeping (``_BDF``, docs/meanfield-dynamics.md): the Jacobian
+    # costs O(N) beside the right-hand side at the same state, so it is re-evaluated
+    # at every factorization, which saves failed Newton iterations (right-hand sides)
+    hold, lu_reuse, jac_refresh, newton_maxiter = 1.0, 0.0, True, 4
 
     def __init__(self, system, temperature, prefactors, bias=None, switch_width=1e-9,
                  readout="classical"):
@@ -193,6 +225,7 @@ class TLSMeanField:
         self.couplings = np.ascontiguousarray(system.couplings, dtype=float)
         self._symmetric = _is_symmetric(self.couplings)
         self.delta0 = np.asarray(system.delta0, dtype=float)
+        self._last = None
         n = system.n_sites
         if self.prefactors.shape != (n,) or self.bias.shape != (n,):
             raise ConfigError("prefactors", f"expected ({n},) prefactors and bias, got "
@@ -203,10 +236,15 @@ class TLSMeanField:
         return self.bias - 0.25 * _matvec(self.couplings, m, self._symmetric)
 
     def _parts(self, m):
+        # BDF evaluates the Jacobian and then the right-hand side at the same predicted
+        # state (``_BDF.jac_refresh``): the second call reuses the first's N^2 product
+        if self._last is not None and np.array_equal(m, self._last[0]):
+            return self._last[1]
         h = self.fields(m)
         e = np.hypot(h, self.delta0)
         en = _bose_times_energy(e, self.temperature)
         lam = self.prefactors * (2.0 * en + e)
+        self._last = (np.array(m, dtype=float), (h, e, lam))
         return h, e, lam
 
     def rhs(self, m):
@@ -296,6 +334,10 @@ class ElectronMeanField:
     model = "electron"
     conserves_total = True   # sum_i n_i (the Jacobian's columns sum to zero)
     row_drop = 1e-5          # default of integrate's row_drop (docs/meanfield-dynamics.md)
+    # integrate's step bookkeeping (``_BDF``, docs/meanfield-dynamics.md): a factorization
+    # (k x k, k ~ N) costs ~30 Newton iterations, so it is kept while c changes by 50%
+    # with up to 8 iterations, and the step size is held against growth below 1.5x
+    hold, lu_reuse, jac_refresh, newton_maxiter = 1.5, 0.5, False, 8
 
     def __init__(self, system, temperature, pairs, prefactors, site_energies=None,
                  hop_energy="pair", resonance_width=0.0):
@@ -344,24 +386,26 @@ class ElectronMeanField:
         q = np.asarray(n, dtype=float) - self.filling
         return self.site_energies + _matvec(self.interactions, q, self._symmetric)
 
-    def _currents(self, n):
+    def _currents(self, n, derivative=True):
         e = self.energies(n)
         a, b = self._a, self._b
         d = e[b] - e[a]
-        if self.hop_energy == "pair":
-            x_ab = d - self._c * (n[a] - n[b])
-            x_ba = -x_ab
-        else:
+        if self.hop_energy == "kmc":
             x_ab, x_ba = d - self._c, -d - self._c
-        g_ab, dg_ab = _ma_factor(x_ab, self.temperature, self.resonance_width)
-        g_ba, dg_ba = _ma_factor(x_ba, self.temperature, self.resonance_width)
+            g_ab, dg_ab = _ma_factor(x_ab, self.temperature, self.resonance_width)
+            g_ba, dg_ba = _ma_factor(x_ba, self.temperature, self.resonance_width)
+        else:
+            # x_ba = -x_ab: one shared evaluation of both directions
+            x_ab = d - self._c * (n[a] - n[b]) if self.hop_energy == "pair" else d
+            g_ab, g_ba, dg_ab, dg_ba = _ma_factor_pair(
+                x_ab, self.temperature, self.resonance_width, derivative)
         w_ab, w_ba = self.prefactors * g_ab, self.prefactors * g_ba
         return a, b, w_ab, w_ba, dg_ab, dg_ba
 
     def rhs(self, n):
         """(N,) dn/dt, units of Gamma0."""
         n = np.asarray(n, dtype=float)
-        a, b, w_ab, w_ba, _, _ = self._currents(n)
+        a, b, w_ab, w_ba, _, _ = self._currents(n, derivative=False)
         flux = w_ab * n[a] * (1.0 - n[b]) - w_ba * n[b] * (1.0 - n[a])
         return self._incidence @ flux
 
@@ -426,6 +470,8 @@ class Trajectory:
     energy, excitations : (n_times,) float (``observables`` of each state)
     n_steps : int, accepted integrator steps; nfev, njev, nlu : right-hand-side and
         Jacobian evaluations, LU factorizations (summed over the segments of a protocol)
+    n_rejected, n_newton_failed : int, steps rejected by the error test and Newton
+        iterations that did not converge (``_BDF`` only, else 0)
     success : bool; message : str (the integrator's, of the failing segment if any)
     """
 
@@ -439,10 +485,13 @@ class Trajectory:
     nlu: int
     success: bool
     message: str
+    n_rejected: int = 0
+    n_newton_failed: int = 0
 
 
 def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="analytic",
-              pulse_model=None, waiting_time=0.0, row_drop=None):
+              pulse_model=None, waiting_time=0.0, row_drop=None, hold=None, lu_reuse=None,
+              jac_refresh=None, newton_maxiter=None):
     """Integrate the mean-field rate equation of ``model`` and sample it on ``times``.
 
     Parameters
@@ -469,6 +518,11 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
         of the whole matrix (the reference). None: the model's ``row_drop`` (TLS 1e-3;
         electron 1e-5, with 1e-3 the N = 1000 electron quench stalls at t > 1e10,
         docs/meanfield-dynamics.md).
+    hold, lu_reuse : float or None
+        BDF only: keep the step size when scipy would grow it by less than ``hold``
+        (> 1; 1 = scipy's rule) and the factorized Newton matrix while c = h / alpha
+        changes by at most ``lu_reuse`` (relative; 0 = scipy's rule); see ``_BDF``.
+        None: the model's (docs/meanfield-dynamics.md).
 
     Returns
     -------
@@ -478,22 +532,30 @@ def integrate(model, x0, times, rtol=1e-6, atol=1e-9, method="BDF", jacobian="an
         raise ConfigError("method", f"expected one of {METHODS}, got {method!r}")
     if row_drop is None:
         row_drop = model.row_drop
+    control = dict(hold=model.hold if hold is None else float(hold),
+                   lu_reuse=model.lu_reuse if lu_reuse is None else float(lu_reuse),
+                   jac_refresh=model.jac_refresh if jac_refresh is None else bool(jac_refresh),
+                   newton_maxiter=(model.newton_maxiter if newton_maxiter is None
+                                   else int(newton_maxiter)))
+    for key, low in (("hold", 1.0), ("lu_reuse", 0.0), ("newton_maxiter", 2)):
+        if not control[key] >= low:
+            raise ConfigError(key, f"must be >= {low}, got {control[key]}")
     if jacobian not in ("analytic", "numerical"):
         raise ConfigError("jacobian", f"expected 'analytic' or 'numerical', got {jacobian!r}")
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or times.size == 0 or times[0] <= 0 or np.any(np.diff(times) <= 0):
         raise ConfigError("times", "expected an ascending grid of positive times")
     x = np.asarray(x0, dtype=float)
-    totals = dict(n_steps=0, nfev=0, njev=0, nlu=0)
+    totals = dict(n_steps=0, nfev=0, njev=0, nlu=0, n_rejected=0, n_newton_failed=0)
     states = np.full((times.size, x.size), np.nan)
     ok, message = True, "finished"
     if pulse_model is not None and waiting_time > 0:
         ok, message, end = _run(pulse_model, x, float(waiting_time), None, None, rtol, atol,
-                                method, jacobian, totals, row_drop)
+                                method, jacobian, totals, row_drop, control)
         x = end
     if ok:
         ok, message, _ = _run(model, x, float(times[-1]), times, states, rtol, atol, method,
-                              jacobian, totals, row_drop)
+                              jacobian, totals, row_drop, control)
     obs = np.full((times.size, 2), np.nan)
     if ok:
         obs = np.array([model.observables(s) for s in states])
@@ -529,25 +591,35 @@ def _row_sparse_newton(solver, row_drop, conserves_total=False):
     """
     def lu(a):
         if isinstance(a, _LazyJacobian):
-            d, active, block, coupling = a.newton_blocks(row_drop)
+            d, active, block, coupling, row_scale = a.newton_blocks(row_drop)
         else:
-            d, active, block, coupling = _dense_newton_blocks(np.array(a), row_drop)
+            d, active, block, coupling, row_scale = _dense_newton_blocks(np.array(a),
+                                                                         row_drop)
         solver.nlu += 1
         factor = None
         if active.size:
-            factor = scipy.linalg.lu_factor(block, overwrite_a=True, check_finite=False)
+            # LAPACK directly: scipy.linalg's lu_factor / lu_solve wrappers (batching,
+            # checks) cost as much as a solve at the TLS glass's small k, called
+            # ~50 000 times per run; the results are the same getrf / getrs calls
+            lu, piv, _ = _GETRF(block, overwrite_a=True)
+            factor = (lu, piv)
         weights = None
         if conserves_total:
             weights = 1.0 / np.abs(d)
             weights /= weights.sum()
-        return d, active, factor, coupling, weights
+        return d, active, factor, coupling, row_scale, weights
 
     def solve_lu(factors, b):
-        d, active, factor, coupling, weights = factors
+        d, active, factor, coupling, row_scale, weights = factors
         x = b / d
         if factor is not None:
-            x[active] = scipy.linalg.lu_solve(factor, b[active] - coupling @ x,
-                                              check_finite=False)
+            rhs = b[active]
+            if coupling is not None:
+                # A_K,notK x_notK as (rows K of A) times x with its K entries zeroed
+                masked = x.copy()
+                masked[active] = 0.0
+                rhs -= row_scale * (coupling @ masked)
+            x[active] = _GETRS(*factor, rhs, overwrite_b=True)[0]
         if weights is not None:
             x += (b.sum() - x.sum()) * weights
         return x
@@ -584,38 +656,53 @@ class _StructuredJacobian(_LazyJacobian):
     in O(k N)."""
 
     def newton_blocks(self, row_drop):
-        """(d, K, A_KK, A_K with its K columns zeroed) of A = I - c J (``_row_sparse_newton``)."""
+        """(d, K, A_KK, R, s) of A = I - c J: the off-diagonal rows K of A are diag(s) R
+        (R = None if K is all rows; ``_row_sparse_newton``)."""
         diag, rows, couplings, row_norms = self.evaluation
         c = self.scale
         d = 1.0 - c * diag
         active = np.flatnonzero(c * np.abs(rows) * row_norms > row_drop * np.abs(d))
-        coupling = (-c * rows[active])[:, None] * couplings[active]
-        block = coupling[:, active]
+        scale = -c * rows[active]
+        if active.size == d.size:
+            block, coupling = scale[:, None] * couplings, None
+        else:
+            coupling = couplings[active]          # rows first: a contiguous copy
+            block = scale[:, None] * coupling[:, active]
         block[np.diag_indices_from(block)] += d[active]
-        coupling[:, active] = 0.0
-        return d, active, block, coupling
+        return d, active, block, coupling, scale
 
 
 def _dense_newton_blocks(a, row_drop):
-    """(d, K, A_KK, A_K with its K columns zeroed) of a dense Newton matrix ``a``
-    (overwritten), K the rows kept by ``_row_sparse_newton``."""
+    """(d, K, A_KK, rows K of ``a``, 1.0) of a dense Newton matrix ``a``, K the
+    rows kept by ``_row_sparse_newton``."""
     d = np.diag(a).copy()
     off = np.abs(a).sum(axis=1) - np.abs(d)
     active = np.flatnonzero(off > row_drop * np.abs(d))
     coupling = a[active]
     block = coupling[:, active]
-    coupling[:, active] = 0.0
-    return d, active, block, coupling
+    return d, active, block, coupling, 1.0
 
 
 class _DenseJacobian(_LazyJacobian):
-    """A dense (N, N) J (``evaluation``); the Newton matrix is formed at factorization."""
+    """A dense (N, N) J, ``evaluation`` = (J, diag(J), off-diagonal row l1 norms of J);
+    the Newton matrix is formed at factorization, on its kept rows only."""
 
     def newton_blocks(self, row_drop):
-        """(d, K, A_KK, A_K with its K columns zeroed) of A = I - c J (``_row_sparse_newton``)."""
-        a = -self.scale * self.evaluation
-        a[np.diag_indices_from(a)] += 1.0
-        return _dense_newton_blocks(a, row_drop)
+        """(d, K, A_KK, R, s) of A = I - c J: the off-diagonal rows K of A are s R
+        (R = None if K is all rows; ``_row_sparse_newton``).
+
+        The off-diagonal norms of A are |c| times those of J, computed once per J."""
+        jac, diag, off = self.evaluation
+        c = self.scale
+        d = 1.0 - c * diag
+        active = np.flatnonzero(abs(c) * off > row_drop * np.abs(d))
+        if active.size == d.size:
+            block, coupling = -c * jac, None
+        else:
+            coupling = jac[active]                # rows first: a contiguous copy
+            block = -c * coupling[:, active]
+        block[np.diag_indices_from(block)] = d[active]
+        return d, active, block, coupling, -c
 
 
 def _lazy_jacobian(solver, model):
@@ -628,7 +715,10 @@ def _lazy_jacobian(solver, model):
                                        y.size)
     else:
         def evaluate(y):
-            return _DenseJacobian(model.jacobian(y), y.size)
+            jac = model.jacobian(y)
+            diag = np.diag(jac).copy()
+            off = np.abs(jac).sum(axis=1) - np.abs(diag)
+            return _DenseJacobian((jac, diag, off), y.size)
 
     def jac(t, y):
         solver.njev += 1
@@ -639,17 +729,246 @@ def _lazy_jacobian(solver, model):
     solver.LU = None
 
 
-def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals, row_drop=0.0):
+class _BDF(scipy.integrate.BDF):
+    """scipy's BDF with changes of its step and factorization bookkeeping only.
+
+    ``_step_impl`` is scipy 1.17's (scipy.integrate._ivp.bdf, BSD licence) with the
+    formulas, the error estimate and test, the order selection and the Newton
+    convergence test unchanged, and (docs/meanfield-dynamics.md, section Integrator):
+
+    - ``hold`` (> 1): after an accepted step at which scipy would change the step size
+      by a factor in [1, hold) without changing the order, keep it (CVODE's rule, its
+      threshold 1.5): scipy changes h after every order + 1 steps, and every change
+      costs a new factorization of the Newton matrix I - c J (c = h / alpha_k).
+    - ``lu_reuse`` (> 0): keep the factorization of I - c_LU J while
+      |c / c_LU - 1| <= lu_reuse and solve the Newton system with it, the increment
+      scaled by 2 / (1 + c / c_LU) (CVODE, which uses 0.3). On the stiff modes the exact
+      increment is c_LU / c times that of the old matrix, on the others equal to it; the
+      scaled increment contracts by |c - c_LU| / (c + c_LU) (<= 0.2 at 0.5). This is a
+      modified Newton iteration with the same convergence test: a converged step solves
+      the same implicit equations to the same tolerance. A Newton failure with a reused
+      factorization refactorizes at the current c before the Jacobian is re-evaluated
+      or the step halved. After an error-test failure the factorization is kept
+      whatever the new c, as scipy does.
+    - ``newton_maxiter``: Newton iterations before a failure (scipy: 4); the safety
+      factor of the step-size choice counts at most 4 of them.
+    - ``jac_refresh``: re-evaluate the Jacobian (at the predicted state) before every
+      factorization, not only after a Newton failure.
+
+    With hold = 1, lu_reuse = 0, jac_refresh False, newton_maxiter = 4 ``_run`` uses
+    scipy's class itself. ``n_rejected`` counts steps rejected by the error test,
+    ``n_newton_failed`` Newton iterations that did not converge.
+    """
+
+    hold = 1.0
+    lu_reuse = 0.0
+    jac_refresh = False
+    newton_maxiter = 4
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.n_rejected = 0
+        self.n_newton_failed = 0
+        self.c_lu = None       # c of the current factorization
+
+    def _step_impl(self):
+        from scipy.integrate._ivp.bdf import (MAX_FACTOR, MAX_ORDER, MIN_FACTOR,
+                                              NEWTON_MAXITER, change_D)
+        from scipy.integrate._ivp.common import norm
+        t = self.t
+        D = self.D
+
+        max_step = self.max_step
+        min_step = 10 * np.abs(np.nextafter(t, self.direction * np.inf) - t)
+        if self.h_abs > max_step:
+            h_abs = max_step
+            change_D(D, self.order, max_step / self.h_abs)
+            self.n_equal_steps = 0
+        elif self.h_abs < min_step:
+            h_abs = min_step
+            change_D(D, self.order, min_step / self.h_abs)
+            self.n_equal_steps = 0
+        else:
+            h_abs = self.h_abs
+
+        atol, rtol, order = self.atol, self.rtol, self.order
+        alpha, gamma, error_const = self.alpha, self.gamma, self.error_const
+        J = self.J
+        LU = self.LU
+        c_lu = self.c_lu
+        current_jac = self.jac is None
+
+        step_accepted = rejected = False
+        while not step_accepted:
+            if h_abs < min_step:
+                return False, self.TOO_SMALL_STEP
+
+            h = h_abs * self.direction
+            t_new = t + h
+            if self.direction * (t_new - self.t_bound) > 0:
+                t_new = self.t_bound
+                change_D(D, order, np.abs(t_new - t) / h_abs)
+                self.n_equal_steps = 0
+
+            h = t_new - t
+            h_abs = np.abs(h)
+            y_predict = np.sum(D[:order + 1], axis=0)
+            scale = atol + rtol * np.abs(y_predict)
+            psi = np.dot(D[1: order + 1].T, gamma[1: order + 1]) / alpha[order]
+
+            converged = False
+            c = h / alpha[order]
+            while not converged:
+                if (LU is not None and not rejected
+                        and abs(c / c_lu - 1.0) > self.lu_reuse):
+                    LU = None
+                if LU is None:
+                    if self.jac_refresh and not current_jac:
+                        J = self.jac(t_new, y_predict)
+                        current_jac = True
+                    LU, c_lu = self.lu(self.I - c * J), c
+                # 1 for a current factorization, and scipy's 1 after a rejection
+                weight = 2.0 / (1.0 + c / c_lu) if self.lu_reuse > 0 else 1.0
+                converged, n_iter, y_new, d = _solve_bdf_system(
+                    self.fun, t_new, y_predict, c, psi, LU, self.solve_lu, scale,
+                    self.newton_tol, weight, self.newton_maxiter)
+                rejected = False
+                if not converged:
+                    self.n_newton_failed += 1
+                    if c_lu != c:
+                        LU = None                   # first the factorization at this c
+                        continue
+                    if current_jac:
+                        break
+                    J = self.jac(t_new, y_predict)
+                    LU = None
+                    current_jac = True
+
+            if not converged:
+                factor = 0.5
+                h_abs *= factor
+                change_D(D, order, factor)
+                self.n_equal_steps = 0
+                continue
+
+            # scipy's safety factor; iterations beyond its 4 are the price of a reused
+            # factorization (newton_maxiter), not a sign of too long a step
+            safety = (0.9 * (2 * NEWTON_MAXITER + 1)
+                      / (2 * NEWTON_MAXITER + min(n_iter, NEWTON_MAXITER)))
+            scale = atol + rtol * np.abs(y_new)
+            error = error_const[order] * d
+            error_norm = norm(error / scale)
+
+            if error_norm > 1:
+                self.n_rejected += 1
+                factor = max(MIN_FACTOR, safety * error_norm ** (-1 / (order + 1)))
+                h_abs *= factor
+                change_D(D, order, factor)
+                self.n_equal_steps = 0
+                # scipy keeps the factorization after an error-test failure whatever
+                # the new c; so does this (scaled if lu_reuse > 0), refactorizing if
+                # Newton then fails
+                rejected = True
+            else:
+                step_accepted = True
+
+        self.n_equal_steps += 1
+        self.t = t_new
+        self.y = y_new
+        self.h_abs = h_abs
+        self.J = J
+        self.LU = LU
+        self.c_lu = c_lu
+
+        D[order + 2] = d - D[order + 1]
+        D[order + 1] = d
+        for i in reversed(range(order + 1)):
+            D[i] += D[i + 1]
+
+        if self.n_equal_steps < order + 1:
+            return True, None
+
+        if order > 1:
+            error_m_norm = norm(error_const[order - 1] * D[order] / scale)
+        else:
+            error_m_norm = np.inf
+        if order < MAX_ORDER:
+            error_p_norm = norm(error_const[order + 1] * D[order + 2] / scale)
+        else:
+            error_p_norm = np.inf
+
+        error_norms = np.array([error_m_norm, error_norm, error_p_norm])
+        with np.errstate(divide='ignore'):
+            factors = error_norms ** (-1 / np.arange(order, order + 3))
+
+        delta_order = np.argmax(factors) - 1
+        factor = min(MAX_FACTOR, safety * np.max(factors))
+        if delta_order == 0 and 1.0 <= factor < self.hold:
+            return True, None          # keep h (and the factorization): CVODE's rule
+        order += delta_order
+        self.order = order
+        self.h_abs *= factor
+        change_D(D, order, factor)
+        self.n_equal_steps = 0
+        if self.lu_reuse <= 0:
+            self.LU = None
+        return True, None
+
+
+def _solve_bdf_system(fun, t_new, y_predict, c, psi, LU, solve_lu, scale, tol, weight,
+                      maxiter):
+    """scipy's solve_bdf_system (scipy.integrate._ivp.bdf) with each increment scaled by
+    ``weight`` (``_BDF.lu_reuse``; weight = 1 is scipy's iteration) and at most
+    ``maxiter`` iterations (scipy: 4)."""
+    from scipy.integrate._ivp.common import norm
+    NEWTON_MAXITER = maxiter
+    d = 0
+    y = y_predict.copy()
+    dy_norm_old = None
+    converged = False
+    for k in range(NEWTON_MAXITER):
+        f = fun(t_new, y)
+        if not np.all(np.isfinite(f)):
+            break
+        dy = solve_lu(LU, c * f - psi - d)
+        if weight != 1.0:
+            dy *= weight
+        dy_norm = norm(dy / scale)
+        rate = None if dy_norm_old is None else dy_norm / dy_norm_old
+        if (rate is not None and (rate >= 1 or
+                rate ** (NEWTON_MAXITER - k) / (1 - rate) * dy_norm > tol)):
+            break
+        y += dy
+        d += dy
+        if dy_norm == 0 or rate is not None and rate / (1 - rate) * dy_norm < tol:
+            converged = True
+            break
+        dy_norm_old = dy_norm
+    return converged, k + 1, y, d
+
+
+def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals, row_drop=0.0,
+         control=None):
     """Step one implicit solver from 0 to t_end, filling out[k] = x(grid[k]).
 
     The solver is stepped by hand (rather than through solve_ivp) so that the accepted
     steps can be counted; grid values come from each step's dense output (the BDF or
     Radau interpolant, accurate to the step's error tolerance).
     """
-    solver_cls = scipy.integrate.BDF if method == "BDF" else scipy.integrate.Radau
+    control = control or dict(hold=1.0, lu_reuse=0.0, jac_refresh=False, newton_maxiter=4)
+    solver_cls = scipy.integrate.Radau
+    if method == "BDF":
+        # scipy's own BDF unless the step or factorization bookkeeping changes
+        tuned = (control["hold"] > 1.0 or control["lu_reuse"] > 0.0
+                 or control["jac_refresh"] or control["newton_maxiter"] != 4)
+        solver_cls = _BDF if tuned else scipy.integrate.BDF
     jac = (lambda t, y: model.jacobian(y)) if jacobian == "analytic" else None
     solver = solver_cls(lambda t, y: model.rhs(y), 0.0, x0, t_end, rtol=rtol, atol=atol,
                         jac=jac)
+    if isinstance(solver, _BDF):
+        solver.hold, solver.lu_reuse = control["hold"], control["lu_reuse"]
+        solver.jac_refresh = control["jac_refresh"]
+        solver.newton_maxiter = control["newton_maxiter"]
     if method == "BDF" and row_drop > 0:
         _row_sparse_newton(solver, row_drop, model.conserves_total)
         if jacobian == "analytic":
@@ -681,6 +1000,8 @@ def _run(model, x0, t_end, grid, out, rtol, atol, method, jacobian, totals, row_
     totals["nfev"] += int(solver.nfev)
     totals["njev"] += int(solver.njev)
     totals["nlu"] += int(solver.nlu)
+    totals["n_rejected"] += getattr(solver, "n_rejected", 0)
+    totals["n_newton_failed"] += getattr(solver, "n_newton_failed", 0)
     ok = solver.status == "finished"
     return ok, ("finished" if ok else str(message)), solver.y.copy()
 
