@@ -256,14 +256,12 @@ def test_counters_per_trajectory_without_acceleration_are_the_events():
 @pytest.mark.parametrize("start", ["random", "pulse"])
 def test_accelerated_tls_matches_master_equation_over_14_decades(seed, start):
     """7 TLSs, Gaussian couplings (most |J_kl| >> T = 0.1), Delta0 log-uniform over 6
-    decades (rates over 12), times 1e-2..1e12. Recommended setting N_e = 100.
-    Reduced (CI): seed 1 only, 300 replicas; full: seeds 1-3, 4000 replicas.
-    Full size measured (runs/README.md): seeds 1 and 3 pass (max |z| <= 3.0); seed 2 FAILS
-    (5.43 random, 5.07 pulse start), on the occupation of TLS 6 at t = 2e11..6e11, while
-    the slowest TLS relaxes. A bias, not a fluctuation: an independent random-start
-    ensemble shows the same observable and times at 3.5-3.8 with 4000 replicas, where
-    3.2 is the median of max |z| over ~450 comparisons by chance; N_e = 300 on the same
-    draws gives at most 1.6 there (2.60 overall)."""
+    decades (rates over 12), times 1e-2..1e12. Recommended setting (N_e = 300, burst
+    stops at 10 N_e). Reduced (CI): seed 1 only, 300 replicas; full: seeds 1-3, 4000
+    replicas. Full size measured (runs/README.md), random / pulse: seed 1 3.05 / 2.16,
+    seed 2 3.06 / 2.71, seed 3 2.78 / 2.45. N_e = 100 fails seed 2 (5.33 random, on the
+    occupation of TLS 6 at t = 3.2e11 while the slowest TLS relaxes, as before burst
+    stops existed: a bias that N_e controls)."""
     if not FULL and seed != 1:
         pytest.skip("seeds 2 and 3 run at full size only (KMC_VALIDATE=full)")
     system = strong_tls(seed)
@@ -309,11 +307,12 @@ def test_accelerated_matches_unaccelerated_kmc_where_affordable():
 
 @pytest.mark.slow
 def test_acceleration_converges_at_the_paper_parameters():
-    """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 100 (recommended)
-    against N_e = 300 (3x stricter), energy and excitations within 3 combined standard
+    """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 300 (recommended)
+    against N_e = 900 (3x stricter), energy and excitations within 3 combined standard
     errors at every time. Reduced (CI): N = 30, 8 replicas; full: N = 1000, 16 replicas
-    (acceleration_harness.convergence_comparison). The full size has not been run: N = 300
-    x 16 replicas did not finish in 31 CPU minutes (runs/README.md)."""
+    (acceleration_harness.convergence_comparison). The full size has not been run: one
+    N = 1000 trajectory costs ~65 CPU s at N_e = 300, so N_e = 900 x 16 replicas takes
+    hours (runs/README.md)."""
     _, _, zs = convergence_comparison(FULL)
     for name in ("energy", "excitations"):
         z = zs[name]
@@ -337,11 +336,11 @@ def test_naive_cap_is_biased_on_a_strongly_coupled_instance():
 @pytest.mark.parametrize("start", ["random", "pulse"])
 def test_quasi_equilibrium_rule_survives_the_instance_where_the_cap_fails(start):
     """Same instance as test_naive_cap_is_biased_on_a_strongly_coupled_instance, KMC with
-    the recommended setting against the master equation. CI: 1000 replicas (the size of
-    the runs/README.md row; at 300 replicas the pulse start once gave max |z| = 4.05, on the
-    occupation of TLS 6 at t = 1e6, against 2.25 at 1000 replicas: a bias would grow as
-    sqrt(R), so that was a fluctuation among ~450 comparisons); full: 4000 (measured
-    3.45 random, 3.24 pulse)."""
+    the recommended setting against the master equation. CI: random start, 1000 replicas
+    (at 300 replicas the pulse start once gave max |z| = 4.05 at N_e = 100, against 2.25
+    at 1000 replicas: a bias would grow as sqrt(R), so that was a fluctuation among ~450
+    comparisons); full: both starts, 4000 replicas (measured at N_e = 300 with burst stops:
+    random 2.46, pulse 2.73)."""
     if not FULL and start == "pulse":
         pytest.skip("the pulse start runs at full size only (KMC_VALIDATE=full)")
     system = strong_tls(2, delta0_max=0.01)
