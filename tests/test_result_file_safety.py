@@ -103,8 +103,9 @@ def test_two_runs_started_together_one_wins_and_the_file_is_complete(tmp_path):
     codes = sorted(code for code, _, _ in results)
     if codes == [0, 0]:
         # no overlap after all (one started after the other had finished, which a loaded
-        # machine can do): the later one must then have found every row done
-        assert sum("(0 computed, 8 already done" in out for _, out, _ in results) == 1, results
+        # machine can do): the later one must then have found every row done (2 sweep
+        # points x 8 realizations; this branch expected 8 and had never been taken before)
+        assert sum("(0 computed, 16 already done" in out for _, out, _ in results) == 1, results
     else:
         assert codes == [0, 2], results
         loser = next(r for r in results if r[0] == 2)
