@@ -239,15 +239,29 @@ def _count_scales(scales, counts, n_e, growth):
     return n_scaled
 
 
+@numba.njit(cache=True, inline="always")
+def _busy_balanced(up, down, threshold):
+    """At least ``threshold`` executions with balanced directions (no net current)."""
+    c = up + down
+    return c >= threshold and abs(up - down) <= _BALANCE * c
+
+
+@numba.njit(cache=True, inline="always")
+def _guard_need(k, scales, lam, ptr, ids, big, m_sep):
+    """The smallest s_k that rule 2 allows given the partners' scales."""
+    need = 0.0
+    for r in range(ptr[k], ptr[k + 1]):
+        need = max(need, scales[ids[r]] * min(1.0, m_sep * big[r] / lam[k]))
+    return need
+
+
 @numba.njit(cache=True)
 def _bursting(executions, mark, threshold):
     """True if a process executed at least ``threshold`` times since ``mark`` with balanced
     directions (rule 3 of the module doc)."""
     for k in range(executions.shape[1]):
-        up = executions[0, k] - mark[0, k]
-        down = executions[1, k] - mark[1, k]
-        c = up + down
-        if c >= threshold and abs(up - down) <= _BALANCE * c:
+        if _busy_balanced(executions[0, k] - mark[0, k], executions[1, k] - mark[1, k],
+                          threshold):
             return True
     return False
 
@@ -264,12 +278,9 @@ def _burst_scales(scales, counts, threshold, n_e, elapsed, interval, lam, ptr, i
     before = scales.copy()
     bursting = np.zeros(n, dtype=np.bool_)
     for k in range(n):
-        up = counts[0, k]
-        down = counts[1, k]
-        c = up + down
-        if c >= threshold and abs(up - down) <= _BALANCE * c:
+        if _busy_balanced(counts[0, k], counts[1, k], threshold):
             bursting[k] = True
-            scales[k] *= min(1.0, n_e * elapsed / (interval * c))
+            scales[k] *= min(1.0, n_e * elapsed / (interval * (counts[0, k] + counts[1, k])))
     # lowering k only loosens its partners' guard; k's own guard is re-imposed (monotone
     # sweeps over the bursting processes, capped at their old scales)
     for _ in range(sweeps):
@@ -277,10 +288,7 @@ def _burst_scales(scales, counts, threshold, n_e, elapsed, interval, lam, ptr, i
         for k in range(n):
             if not bursting[k]:
                 continue
-            need = 0.0
-            for r in range(ptr[k], ptr[k + 1]):
-                need = max(need, scales[ids[r]] * min(1.0, m_sep * big[r] / lam[k]))
-            need = min(need, before[k])
+            need = min(_guard_need(k, scales, lam, ptr, ids, big, m_sep), before[k])
             if need > scales[k] * (1.0 + 1e-12):
                 scales[k] = need
                 changed = True
@@ -299,9 +307,7 @@ def _guard_scales(scales, lam, ptr, ids, big, m_sep, sweeps):
         for k in range(n):
             if scales[k] >= 1.0:
                 continue
-            need = 0.0
-            for r in range(ptr[k], ptr[k + 1]):
-                need = max(need, scales[ids[r]] * min(1.0, m_sep * big[r] / lam[k]))
+            need = _guard_need(k, scales, lam, ptr, ids, big, m_sep)
             if need > scales[k] * (1.0 + 1e-12):
                 scales[k] = min(1.0, need)
                 changed = True
