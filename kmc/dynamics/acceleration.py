@@ -84,6 +84,11 @@ RULES = ("quasi_equilibrium", "cap")
 # quasi-equilibrium (Dybeck et al.'s reversibility tolerance).
 _BALANCE = 0.2
 
+# The guard's separation M per unit of N_e when it is not given: the bias measured on the
+# strongly coupled test instance is set by M (M = 10 fails at N_e = 100 and 300, M = 30
+# passes at both; docs/acceleration.md), the cost by M and N_e together.
+SEPARATION_PER_EXECUTION = 0.3
+
 # Fixed-point sweeps of the separation guard (if they do not settle, nothing is scaled).
 _GUARD_SWEEPS = 200
 
@@ -100,7 +105,8 @@ class AccelerationSettings:
         interval. Larger is more accurate and slower; N_e -> inf is the exact dynamics.
     separation : float or None
         M, how much faster (scaled) than an active strongly coupled partner a process must
-        stay; None means M = N_e / 10 (tightening N_e tightens M with it).
+        stay; None means M = 0.3 N_e (tightening N_e tightens M with it; M = 30 at the
+        recommended N_e = 100).
     points_per_decade : int
         Schedule points (scale updates) per decade of time.
     coupling : float
@@ -112,7 +118,7 @@ class AccelerationSettings:
         running unscaled to the next schedule point; 0 switches burst stops off.
     """
 
-    executions: float = 300.0
+    executions: float = 100.0
     separation: float | None = None
     points_per_decade: int = 4
     coupling: float = 1.0
@@ -144,7 +150,8 @@ class AccelerationSettings:
     @property
     def m(self):
         """The separation factor M actually used."""
-        return self.executions / 10.0 if self.separation is None else float(self.separation)
+        return SEPARATION_PER_EXECUTION * self.executions if self.separation is None \
+            else float(self.separation)
 
 
 # ---------------------------------------------------------------------------------------

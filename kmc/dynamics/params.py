@@ -124,10 +124,9 @@ class DynamicsParams:
         (docs/linear-response.md has the measured agreement with the exact dynamics).
     acceleration_executions : float
         Its accuracy parameter N_e (>= 10): executions per schedule interval before a
-        process is scaled, and kept after. Default 300, the setting validated against
-        the exact master equation at full size; 100 is 3x cheaper and biased by ~5
-        standard errors of 4000 replicas on one test instance (docs/acceleration.md has
-        the measured errors); larger is more accurate and slower.
+        process is scaled, and kept after; the guard's separation is M = 0.3 N_e. Default
+        100 (M = 30), the setting validated against the exact master equation at full size
+        (docs/acceleration.md has the measured errors); larger is more accurate and slower.
     acceleration_burst : float
         B (0, or >= 2): a process that executes B N_e times since the last update of the
         scales triggers an update at once (a burst stop) instead of running at its old
@@ -180,9 +179,8 @@ class DynamicsParams:
                                   "width, units of J (0: exact)", ">= 0, finite")
     acceleration: str = _key("off", "temporal acceleration (docs/acceleration.md)",
                              "one of 'off', 'quasi_equilibrium'")
-    acceleration_executions: float = _key(300.0, "acceleration accuracy N_e "
-                                                 "(300 validated; 100 3x cheaper, biased on "
-                                                 "one test instance)", ">= 10, finite")
+    acceleration_executions: float = _key(100.0, "acceleration accuracy N_e (separation "
+                                                 "M = 0.3 N_e; 100 validated)", ">= 10, finite")
     acceleration_burst: float = _key(10.0, "acceleration: executions (in N_e) that trigger "
                                      "an update at once", "0 (off) or >= 2, finite")
 
