@@ -366,6 +366,9 @@ def test_simulate_meanfield_equals_master_equation_without_coupling():
     exact = simulate(system, DynamicsParams(method="exact", **common))
     mf = simulate(system, DynamicsParams(method="meanfield", **common))
     assert mf.method == "meanfield" and mf.counters["steps"] > 0
+    # every attempted step (accepted, rejected, or failed in Newton) evaluates the rhs
+    c = mf.counters
+    assert c["steps"] + c["rejected_steps"] + c["newton_failures"] <= c["rhs_evaluations"]
     np.testing.assert_allclose(mf.occupation.mean, exact.occupation.mean, atol=1e-6)
     np.testing.assert_allclose(mf.energy.mean, exact.energy.mean, atol=1e-6)
     assert mf.stationary.source == "meanfield_stationary"

@@ -620,9 +620,9 @@ def test_accelerated_response_agrees_with_exact_dynamics():
                 aging_time=1e4, t_min=0.1, t_max=1e4, n_times=10, replicas=300, a=10.0,
                 mc_preparation_sweeps=200, mc_equilibration_sweeps=20, mc_sampling_sweeps=50)
     exact_run = simulate(system, DynamicsParams(**base), seed=3, mean_field=np.zeros(n))
-    # N_e = 100 (not the default 300): over four decades a system this small gives too few
-    # executions for the recommended setting to scale much (1.7x fewer events), and this test
-    # is about the accelerated response path, which must be exercised in the scaled regime
+    # N_e = 100, the default, written out: this test is about the accelerated response path,
+    # which must be exercised in the scaled regime (at N_e = 300 a system this small over
+    # four decades scales too little: 1.7x fewer events)
     fast = DynamicsParams(acceleration="quasi_equilibrium", acceleration_executions=100.0,
                           **base)
     acc_run = simulate(system, fast, seed=3, mean_field=np.zeros(n))

@@ -639,6 +639,7 @@ def _simulate_meanfield(system, params, prefactors, pairs, biased, initial, mf, 
     equilibrium = mf
     counters = {"steps": traj.n_steps, "rhs_evaluations": traj.nfev,
                 "jacobian_evaluations": traj.njev, "lu_factorizations": traj.nlu,
+                "rejected_steps": traj.n_rejected, "newton_failures": traj.n_newton_failed,
                 "stationary_converged": int(end.converged)}
     return DynamicsResult(
         system.model, "meanfield", times, _deterministic(traj.energy),
