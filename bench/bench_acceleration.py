@@ -1,14 +1,15 @@
 """Temporal acceleration at the paper's parameters: wall time, events executed, speed-up.
 
 Run: python bench/bench_acceleration.py [--quick] [--replicas R] [--tls-only | --electron-only]
-                                        [--executions N_E] [--burst B]
+                                        [--executions N_E] [--separation M] [--burst B]
      python bench/bench_acceleration.py --where T_MAX   (electron: where the events go)
 
 Cases (docs/acceleration.md; realizations drawn with fixed seeds):
 - TLS glass d = 3, N = 1000, W = J = 1, T = 0.1, Delta0 log-uniform on [1e-7, 1e-1], quench
   from random states, 16 replicas, times 1e1..1e15 (14 decades: 1/lambda_max ~ 1e2,
-  1/lambda_min ~ 1e15), acceleration quasi_equilibrium at the recommended setting (N_e = 300,
-  burst stops at 10 N_e; ``--executions N_E`` and ``--burst B`` change them);
+  1/lambda_min ~ 1e15), acceleration quasi_equilibrium at the recommended setting (N_e = 100,
+  the guard's M = 0.3 N_e = 30, burst stops at 10 N_e; ``--executions N_E``, ``--separation M``
+  and ``--burst B`` change them);
 - electron glass d = 2, N = 1000, W = 1, e^2/r_nn = 1, K = 1/2, T = 0.1, xi = 0.1, cut-off
   2 r_nn, quench from random states, 16 replicas, times 1e0..1e12 (12 decades).
 
@@ -45,8 +46,8 @@ from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefact
 from kmc.dynamics.tls_engine import TLSEngine  # noqa: E402
 
 
-# the recommended setting (N_e = 300, burst stops at 10 N_e); --executions and --burst
-# override them
+# the recommended setting (N_e = 100, M = 30, burst stops at 10 N_e); --executions,
+# --separation and --burst override them
 SETTINGS = AccelerationSettings()
 
 
@@ -83,7 +84,8 @@ def run_case(label, engine, configs, times, rng):
     cpu = time.process_time() - c0
     acc.engine.prefactors[:] = acc.base
     rate = exact_rate(acc.engine, configs[0], rng)
-    print(f"{label}: N_e = {SETTINGS.executions:g}, burst = {SETTINGS.burst:g}; "
+    print(f"{label}: N_e = {SETTINGS.executions:g}, M = {SETTINGS.m:g}, "
+          f"burst = {SETTINGS.burst:g}; "
           f"{len(configs)} replicas, t = {times[0]:.0e}..{times[-1]:.0e} "
           f"({np.log10(times[-1] / times[0]):.0f} decades)")
     print(f"  accelerated wall time {wall:8.1f} s (CPU {cpu:.1f} s) | events {events:.4g} | trials {trials:.4g}"
@@ -162,7 +164,8 @@ def where(t_max):
 def main():
     global SETTINGS
     over = {}
-    for flag, key in (("--executions", "executions"), ("--burst", "burst")):
+    for flag, key in (("--executions", "executions"), ("--burst", "burst"),
+                      ("--separation", "separation")):
         if flag in sys.argv:
             over[key] = float(sys.argv[sys.argv.index(flag) + 1])
     SETTINGS = AccelerationSettings(**over)
