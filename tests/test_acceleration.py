@@ -256,12 +256,12 @@ def test_counters_per_trajectory_without_acceleration_are_the_events():
 @pytest.mark.parametrize("start", ["random", "pulse"])
 def test_accelerated_tls_matches_master_equation_over_14_decades(seed, start):
     """7 TLSs, Gaussian couplings (most |J_kl| >> T = 0.1), Delta0 log-uniform over 6
-    decades (rates over 12), times 1e-2..1e12. Recommended setting (N_e = 300, burst
-    stops at 10 N_e). Reduced (CI): seed 1 only, 300 replicas; full: seeds 1-3, 4000
-    replicas. Full size measured (runs/README.md), random / pulse: seed 1 3.05 / 2.16,
-    seed 2 3.06 / 2.71, seed 3 2.78 / 2.45. N_e = 100 fails seed 2 (5.33 random, on the
-    occupation of TLS 6 at t = 3.2e11 while the slowest TLS relaxes, as before burst
-    stops existed: a bias that N_e controls)."""
+    decades (rates over 12), times 1e-2..1e12. Recommended setting (N_e = 100, M = 30,
+    burst stops at 10 N_e). Reduced (CI): seed 1 only, 300 replicas; full: seeds 1-3, 4000
+    replicas. Full size measured (runs/README.md), random / pulse: seed 1 2.68 / 2.17,
+    seed 2 3.23 / 2.82, seed 3 2.84 / 2.15. The guard's separation M = 10 fails seed 2
+    (5.33 at N_e = 100, 6.90 at N_e = 300, random start, on the occupation of TLS 6 at
+    t ~ 3e11-6e11 while the slowest TLS relaxes: a bias that M controls)."""
     if not FULL and seed != 1:
         pytest.skip("seeds 2 and 3 run at full size only (KMC_VALIDATE=full)")
     system = strong_tls(seed)
@@ -280,8 +280,9 @@ def test_accelerated_electron_matches_master_equation(start):
     decades at xi = 0.1); times 1e-1..1e11. Reduced (CI): 50 replicas up to t = 1e5
     (the guard keeps most pairs of so small a system unscaled, so it costs ~1e6 events per
     trajectory by t = 1e8); full: 4000 replicas. Measured to t = 1e11: 7.3e5 events per
-    trajectory, ~2.7 s per replica on a loaded machine (4000 replicas ~3 h, not run; the
-    sizes run are in runs/README.md)."""
+    trajectory at M = 10, ~2.7 s per replica on a loaded machine (4000 replicas: hours;
+    not run at full size on this instance; seeds 1 and 2 at 4000 replicas are in
+    runs/README.md)."""
     system, pairs, pref = electron_instance(4, xi=0.07)
     assert np.log10(pref.max() / pref.min()) > 8
     times = np.logspace(-1, 11, 49) if FULL else np.logspace(-1, 5, 25)
@@ -307,12 +308,11 @@ def test_accelerated_matches_unaccelerated_kmc_where_affordable():
 
 @pytest.mark.slow
 def test_acceleration_converges_at_the_paper_parameters():
-    """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 300 (recommended)
-    against N_e = 900 (3x stricter), energy and excitations within 3 combined standard
-    errors at every time. Reduced (CI): N = 30, 8 replicas; full: N = 1000, 16 replicas
-    (acceleration_harness.convergence_comparison). The full size has not been run: one
-    N = 1000 trajectory costs ~65 CPU s at N_e = 300, so N_e = 900 x 16 replicas takes
-    hours (runs/README.md)."""
+    """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 100 (recommended,
+    M = 30) against N_e = 300 (3x stricter, M = 90), energy and excitations within 3
+    combined standard errors at every time. Reduced (CI): N = 30, 8 replicas; full:
+    N = 1000, 16 replicas (acceleration_harness.convergence_comparison; measured in
+    runs/README.md)."""
     _, _, zs = convergence_comparison(FULL)
     for name in ("energy", "excitations"):
         z = zs[name]
@@ -339,8 +339,8 @@ def test_quasi_equilibrium_rule_survives_the_instance_where_the_cap_fails(start)
     the recommended setting against the master equation. CI: random start, 1000 replicas
     (at 300 replicas the pulse start once gave max |z| = 4.05 at N_e = 100, against 2.25
     at 1000 replicas: a bias would grow as sqrt(R), so that was a fluctuation among ~450
-    comparisons); full: both starts, 4000 replicas (measured at N_e = 300 with burst stops:
-    random 2.46, pulse 2.73)."""
+    comparisons); full: both starts, 4000 replicas (measured at the recommended setting:
+    random 2.52, pulse 2.85)."""
     if not FULL and start == "pulse":
         pytest.skip("the pulse start runs at full size only (KMC_VALIDATE=full)")
     system = strong_tls(2, delta0_max=0.01)
