@@ -30,6 +30,7 @@ import numpy as np
 import scipy.special
 
 from kmc.errors import ConfigError
+from kmc.storage.results import ComparisonSummary
 
 from .relaxation import log_form
 
@@ -93,33 +94,8 @@ def electron_prediction(system, fields, mu, temperature, xi, gamma0, c, times, t
     return _estimator(x, equilibrium, replicas, spin=False)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Simulated versus predicted relaxation on the simulation's time grid.
-
-    times, simulated, simulated_se, predicted, predicted_se, log : (T,) float
-    lambda_min, lambda_max : float, the window 1/lambda_max < t < 1/lambda_min
-    in_window : (T,) bool
-    max_rel_deviation : float, max over the window of |sim - pred| / pred (nan if empty)
-    slope_simulated, slope_simulated_se, slope_predicted, slope_log : float, per ln t
-    t0_lambda_max : float, first sample time times lambda_max (should be << 1)
-    """
-
-    times: np.ndarray
-    simulated: np.ndarray
-    simulated_se: np.ndarray
-    predicted: np.ndarray
-    predicted_se: np.ndarray
-    log: np.ndarray
-    lambda_min: float
-    lambda_max: float
-    in_window: np.ndarray
-    max_rel_deviation: float
-    slope_simulated: float
-    slope_simulated_se: float
-    slope_predicted: float
-    slope_log: float
-    t0_lambda_max: float
+# the result of ``compare``: the dataclass the result files store (one definition)
+Comparison = ComparisonSummary
 
 
 def _slope(x, y, se=None):
@@ -132,8 +108,10 @@ def _slope(x, y, se=None):
     return float(slope), float(np.sqrt(1.0 / sxx)) if se is not None else np.nan
 
 
-def compare(times, simulated, simulated_se, predicted, predicted_se, c0, lambda_min, lambda_max):
-    """Build the Comparison of ensemble curves (see the module docstring)."""
+def compare(times, simulated, simulated_se, predicted, predicted_se, c0, lambda_min, lambda_max,
+            predicted_raw=None):
+    """Build the Comparison of ensemble curves (see the module docstring); ``predicted_raw``,
+    the noiseless prediction, is carried along if given."""
     times = np.asarray(times, dtype=float)
     window = (times > 1.0 / lambda_max) & (times < 1.0 / lambda_min)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -143,6 +121,7 @@ def compare(times, simulated, simulated_se, predicted, predicted_se, c0, lambda_
     s_pred, _ = _slope(lt, predicted[window])
     return Comparison(times=times, simulated=simulated, simulated_se=simulated_se,
                       predicted=predicted, predicted_se=predicted_se,
+                      predicted_raw=predicted_raw,
                       log=log_form(times, lambda_min, lambda_max, c0),
                       lambda_min=float(lambda_min), lambda_max=float(lambda_max),
                       in_window=window,

@@ -29,6 +29,7 @@ import kmc
 from kmc.dynamics.electron_engine import hop_pairs
 from kmc.statistics import mean_sem
 from kmc.storage import store
+from kmc.storage.results import COMPARISON_CURVES, COMPARISON_SCALARS
 from kmc.storage.schema import DYNAMICS_CURVES
 
 from . import compare as cmp
@@ -188,11 +189,7 @@ def _comparison(res, p, realizations, config, linear, dynamics, datasets, attrs)
     lo, hi = cmp.window_from_rates(list(rates), linear["lambda_min"], linear["lambda_max"])
     deviation, deviation_se = dynamics["deviation"]
     result = cmp.compare(times, deviation, deviation_se, pred_mean, pred_se,
-                         float(np.mean(c0)), lo, hi)
-    datasets["comparison/predicted_raw"] = np.mean(raw, axis=0)
-    for name in ("times", "simulated", "simulated_se", "predicted", "predicted_se", "log",
-                 "in_window"):
+                         float(np.mean(c0)), lo, hi, predicted_raw=np.mean(raw, axis=0))
+    for name in COMPARISON_CURVES:
         datasets[f"comparison/{name}"] = getattr(result, name)
-    attrs["comparison"] = {name: getattr(result, name) for name in (
-        "lambda_min", "lambda_max", "max_rel_deviation", "slope_simulated",
-        "slope_simulated_se", "slope_predicted", "slope_log", "t0_lambda_max")}
+    attrs["comparison"] = {name: getattr(result, name) for name in COMPARISON_SCALARS}

@@ -61,6 +61,17 @@ def test_run_file_rates_and_dynamics_equal_direct_calls(tmp_path, model, n):
     np.testing.assert_allclose(ens, res.dataset("dynamics/deviation").mean(axis=0), rtol=1e-12)
     lmin = res.dataset("linear/log_edges")  # summary written
     assert lmin.size == 81
+    # the stored comparison reads back into the dataclass analysis.compare builds, every
+    # field present (one list of names for writer and reader)
+    from dataclasses import fields
+    from analysis.compare import Comparison
+    comp = res.comparison(0)
+    assert isinstance(comp, Comparison)
+    for f in fields(comp):
+        value = getattr(comp, f.name)
+        assert value is not None and np.all(np.isfinite(value) | np.isnan(value)), f.name
+    np.testing.assert_array_equal(comp.times, res.dataset("dynamics/times"))
+    assert comp.predicted_raw.shape == comp.times.shape
 
 
 def test_bad_dynamics_key_is_one_line(tmp_path):

@@ -89,17 +89,34 @@ class DynamicsSummary:
     n_used: int
 
 
+# the stored comparison of simulated and predicted relaxation (``comparison/``): written by
+# analysis.summary, read by Results.comparison; one list of names for both
+COMPARISON_CURVES = ("times", "simulated", "simulated_se", "predicted", "predicted_se",
+                     "predicted_raw", "log", "in_window")
+COMPARISON_SCALARS = ("lambda_min", "lambda_max", "max_rel_deviation", "slope_simulated",
+                      "slope_simulated_se", "slope_predicted", "slope_log", "t0_lambda_max")
+
+
 @dataclass(frozen=True)
 class ComparisonSummary:
-    """Simulated against predicted relaxation of a point (``comparison/``): curves (T,)
-    and the scalars of ``analysis.compare.Comparison``."""
+    """Simulated against predicted relaxation on the simulation's time grid (built by
+    ``analysis.compare.compare``, stored under ``comparison/`` of a point).
+
+    times, simulated, simulated_se, predicted, predicted_se, log : (T,) float
+    predicted_raw : (T,) float or None, the noiseless prediction sum_i |c_i| e^(-lambda t)
+    in_window : (T,) bool, 1/lambda_max < t < 1/lambda_min
+    lambda_min, lambda_max : float, the window
+    max_rel_deviation : float, max over the window of |sim - pred| / pred (nan if empty)
+    slope_simulated, slope_simulated_se, slope_predicted, slope_log : float, per ln t
+    t0_lambda_max : float, first sample time times lambda_max (should be << 1)
+    """
 
     times: np.ndarray
     simulated: np.ndarray
     simulated_se: np.ndarray
     predicted: np.ndarray
     predicted_se: np.ndarray
-    predicted_raw: np.ndarray
+    predicted_raw: np.ndarray | None
     log: np.ndarray
     in_window: np.ndarray
     lambda_min: float
@@ -209,12 +226,8 @@ class Results:
             c = f[point_path(point)].get("comparison")
             if c is None:
                 return None
-            curves = {k: c[k][()] for k in ("times", "simulated", "simulated_se", "predicted",
-                                            "predicted_se", "predicted_raw", "log",
-                                            "in_window")}
-            scalars = {k: float(c.attrs[k]) for k in (
-                "lambda_min", "lambda_max", "max_rel_deviation", "slope_simulated",
-                "slope_simulated_se", "slope_predicted", "slope_log", "t0_lambda_max")}
+            curves = {k: c[k][()] for k in COMPARISON_CURVES}
+            scalars = {k: float(c.attrs[k]) for k in COMPARISON_SCALARS}
             return ComparisonSummary(**curves, **scalars)
 
     def system(self, k, point=0):
