@@ -311,8 +311,8 @@ def test_acceleration_converges_at_the_paper_parameters():
     """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 100 (recommended,
     M = 30) against N_e = 300 (3x stricter, M = 90), energy and excitations within 3
     combined standard errors at every time. Reduced (CI): N = 30, 8 replicas; full:
-    N = 1000, 16 replicas (acceleration_harness.convergence_comparison; measured in
-    runs/README.md)."""
+    N = 1000, 16 replicas (acceleration_harness.convergence_comparison); the full size has
+    not finished (the strict half ran over 87 CPU min; runs/README.md)."""
     _, _, zs = convergence_comparison(FULL)
     for name in ("energy", "excitations"):
         z = zs[name]
