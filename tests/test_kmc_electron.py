@@ -259,12 +259,11 @@ def test_batched_tree_update_equals_rebuild():
 
 
 def test_two_level_sampling_equals_tree_sample():
-    """_sample (two tree levels per step) returns the leaf tree_sample returns, for trees
+    """tree_sample_paired (two tree levels per step, both engines' fast path) returns the leaf tree_sample returns, for trees
     of an odd and an even number of levels, u drawn at random and u at the exact
     cumulative sums (the boundaries, where the comparison order decides), zero leaves
     included."""
-    from kmc.dynamics.electron_engine import _sample
-    from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample
+    from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample, tree_sample_paired
     rng = np.random.default_rng(25)
     for n_leaves in (1, 2, 3, 5, 37, 600, 1025):
         tree = new_tree(n_leaves)
@@ -274,7 +273,7 @@ def test_two_level_sampling_equals_tree_sample():
         tree_rebuild(tree)
         us = np.concatenate([rng.random(500) * tree[1], np.cumsum(leaves)[:-1], [0.0]])
         for u in us:
-            assert _sample(tree, u) == tree_sample(tree, u)
+            assert tree_sample_paired(tree, u) == tree_sample(tree, u)
 
 
 @pytest.mark.parametrize("n", [2, 3])

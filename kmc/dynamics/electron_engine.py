@@ -63,7 +63,7 @@ from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRI
 from kmc.dynamics.params import check_kernel
 from kmc.dynamics.reference import electron_reference_kernel
 from kmc.dynamics.state import ElectronState
-from kmc.dynamics.sumtree import new_tree, tree_rebuild
+from kmc.dynamics.sumtree import new_tree, tree_rebuild, tree_sample_paired
 
 _BOUND_SLACK = 1.0 + 1e-12
 
@@ -142,43 +142,6 @@ def _window_edge(x0, up, ea, eb, c, x_abs, temperature, width):
         return x_e, miller_abrahams_factor(x_e - ulp if up else ulp - x_e,
                                            temperature) * _BOUND_SLACK
     return x_e, math.inf    # dH within rounding of 0: refused by the engine
-
-
-@numba.njit(cache=True, inline="always")
-def _sample(tree, u):
-    """kmc.dynamics.sumtree.tree_sample, two levels per step: the same comparisons and
-    subtractions in the same order (the same leaf and the same rounding), but the three
-    nodes a step reads (2j, 4j, 4j + 2) are known at its start, so that the descent waits
-    for memory once per two levels instead of once per level."""
-    half = tree.shape[0] // 2
-    j = 1
-    first = 1       # the first node of j's level: two more levels exist below if 4 first <= half
-    while 4 * first <= half:
-        first *= 4
-        left = tree[2 * j]
-        g0 = tree[4 * j]
-        g2 = tree[4 * j + 2]
-        if u < left:
-            if u < g0:
-                j = 4 * j
-            else:
-                u -= g0
-                j = 4 * j + 1
-        else:
-            u -= left
-            if u < g2:
-                j = 4 * j + 2
-            else:
-                u -= g2
-                j = 4 * j + 3
-    if j < half:
-        left = tree[2 * j]
-        if u < left:
-            j = 2 * j
-        else:
-            u -= left
-            j = 2 * j + 1
-    return j - half
 
 
 @numba.njit(cache=True, inline="always")
@@ -489,7 +452,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         t = t_new
         steps += 1
         counters[TRIALS] += 1
-        p = _sample(tree, rng.random() * total)
+        p = tree_sample_paired(tree, rng.random() * total)
         if p >= n_pairs:
             continue
         bound = tree[tree.shape[0] // 2 + p]
