@@ -15,6 +15,7 @@ from kmc import ElectronSystem, TLSSystem
 from kmc.dynamics import DynamicsParams, MasterEquation, acceleration, run, simulate
 from kmc.dynamics.acceleration import (AccelerationSettings, Accelerator, _guard_scales,
                                        _count_scales)
+from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefactors
 from kmc.dynamics.tls_engine import TLSEngine
 from kmc.errors import ConfigError
 
@@ -141,6 +142,42 @@ def test_burst_stop_lowers_only_busy_balanced_processes_and_respects_the_guard()
     np.testing.assert_allclose(scales[3], 10.0 * 0.02)       # M Lambda / lambda, s_2 = 1
     np.testing.assert_allclose(factor, scales / np.array([1.0, 1.0, 1.0, 0.5]))
 
+
+@pytest.mark.parametrize("model", ["tls", "electron"])
+def test_rates_of_the_bursting_processes_equal_those_of_the_full_pass(model):
+    """A burst stop evaluates lam and big only for the bursting processes (_busy_ids): for
+    those they equal the pass over every process bit for bit, and other entries are left
+    as they were."""
+    rng = np.random.default_rng(31)
+    if model == "tls":
+        system = TLSSystem.random(rng, 60, W=1.0, J=1.0, delta0_min=1e-6, delta0_max=1e-1)
+        engine = TLSEngine(system, 0.1, system.delta0 ** 2)
+        config = rng.choice([-0.5, 0.5], 60)
+    else:
+        system = ElectronSystem.random(rng, 60, W=1.0, J=1.0)
+        pairs, r = hop_pairs(system.distances, 2.0)
+        engine = ElectronEngine(system, 0.1, pairs, pair_prefactors(r, 0.1))
+        config = np.zeros(60, dtype=np.int8)
+        config[rng.permutation(60)[:30]] = 1
+    acc = Accelerator(engine, AccelerationSettings())
+    inner = acc.new_state(config).engine_state
+    acc._rates(inner)
+    lam_all, big_all = acc._lam.copy(), acc._big.copy()
+    counts = np.zeros((2, acc.n_processes))
+    which = rng.permutation(acc.n_processes)[:7]
+    counts[:, which] = 600.0
+    counts[0, which[0]] = 1200.0            # a net current: not bursting
+    busy = acceleration._busy_ids(counts, 1000.0)
+    np.testing.assert_array_equal(busy, np.sort(which[1:]))
+    acc._lam[:] = -1.0
+    acc._big[:] = -1.0
+    acc._rates(inner, busy)
+    rows = np.concatenate([np.arange(acc.ptr[k], acc.ptr[k + 1]) for k in busy]).astype(int)
+    np.testing.assert_array_equal(acc._lam[busy], lam_all[busy])
+    np.testing.assert_array_equal(acc._big[rows], big_all[rows])
+    assert np.all(np.delete(acc._lam, busy) == -1.0)
+    assert np.all(np.delete(acc._big, rows) == -1.0)
+    assert rows.size > 0
 
 def test_burst_stops_happen_and_resume_bit_for_bit_with_any_budget():
     """On the strongly coupled instance burst stops fire; a trajectory advanced in odd

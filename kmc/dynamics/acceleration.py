@@ -160,16 +160,16 @@ class AccelerationSettings:
 
 
 @numba.njit(cache=True)
-def _tls_rates(spins, fields, couplings, base, delta0_sq, temperature, ptr, ids, lam, big):
-    """lam (N,): total (two-way) rate of each TLS now; big (nnz,): for partner l of k (CSR
-    ptr/ids), the rate at which l leaves its current well, now or after one flip of k,
-    whichever is larger."""
-    n = spins.shape[0]
-    for k in range(n):
+def _tls_rates(spins, fields, couplings, base, delta0_sq, temperature, ptr, ids, which, lam,
+               big):
+    """For each TLS k in ``which``: lam[k], its total (two-way) rate now, and big[r] for each
+    partner l = ids[r] of k (CSR ptr/ids), the rate at which l leaves its current well, now
+    or after one flip of k, whichever is larger. Entries of other TLSs are left as they
+    were (a burst stop needs only the bursting ones)."""
+    for k in which:
         d_h = tls_flip_energy(spins[k], fields[k])
         lam[k] = base[k] * (tls_flip_factor(d_h, delta0_sq[k], temperature)
                             + tls_flip_factor(-d_h, delta0_sq[k], temperature))
-    for k in range(n):
         for r in range(ptr[k], ptr[k + 1]):
             m = ids[r]
             now = base[m] * tls_flip_factor(tls_flip_energy(spins[m], fields[m]),
@@ -195,19 +195,16 @@ def _pair_factor(oa, ob, ea, eb, c_ab, temperature, both):
 
 @numba.njit(cache=True)
 def _electron_rates(occ, energies, interactions, pair_a, pair_b, pair_c, base, temperature,
-                    ptr, ids, lam, big):
-    """As _tls_rates for hop pairs; partners are the pairs sharing a site. An inactive pair's
-    lam is its prefactor (the smallest two-way rate it can have once active); big is the
-    rate of the partner's active hop now or after one hop of the pair."""
-    n_pairs = pair_a.shape[0]
-    for p in range(n_pairs):
+                    ptr, ids, which, lam, big):
+    """As _tls_rates for the hop pairs in ``which``; partners are the pairs sharing a site.
+    An inactive pair's lam is its prefactor (the smallest two-way rate it can have once
+    active); big is the rate of the partner's active hop now or after one hop of the
+    pair."""
+    for p in which:
         a = pair_a[p]
         b = pair_b[p]
         f = _pair_factor(occ[a], occ[b], energies[a], energies[b], pair_c[p], temperature, True)
         lam[p] = base[p] * f if f > 0.0 else base[p]
-    for p in range(n_pairs):
-        a = pair_a[p]
-        b = pair_b[p]
         active = occ[a] != occ[b]
         i = a if occ[a] == 1 else b
         j = b if i == a else a
@@ -271,6 +268,19 @@ def _bursting(executions, mark, threshold):
                           threshold):
             return True
     return False
+
+
+@numba.njit(cache=True)
+def _busy_ids(counts, threshold):
+    """Indices of the processes with at least ``threshold`` balanced executions in counts
+    (the ones _burst_scales changes)."""
+    ids = np.empty(counts.shape[1], dtype=np.int64)
+    n = 0
+    for k in range(counts.shape[1]):
+        if _busy_balanced(counts[0, k], counts[1, k], threshold):
+            ids[n] = k
+            n += 1
+    return ids[:n]
 
 
 @numba.njit(cache=True)
@@ -430,6 +440,7 @@ class Accelerator:
             self.ptr, self.ids = _csr(lists, self.base.shape[0])
         self.n_processes = self.base.shape[0]
         self._lam = np.empty(self.n_processes)
+        self._every = np.arange(self.n_processes, dtype=np.int64)
         self._big = np.empty(self.ids.shape[0])
         self._plans = {}
 
@@ -561,7 +572,9 @@ class Accelerator:
         elapsed = t_now - acc.last_update[0]
         counts = self._account(inner, acc)
         acc.last_update[0] = t_now
-        self._rates(inner)
+        # only the bursting processes' guards are evaluated here (_burst_scales): their
+        # rates, not all (all of them at every stop took 40% of a TLS benchmark run)
+        self._rates(inner, _busy_ids(counts, threshold))
         factor = _burst_scales(acc.scales, counts, threshold, float(self.settings.executions),
                                elapsed, interval, self._lam, self.ptr, self.ids, self._big,
                                self.settings.m, _GUARD_SWEEPS)
@@ -572,14 +585,17 @@ class Accelerator:
         np.multiply(self.base, acc.scales, out=self.engine.prefactors)
         self.engine.refresh(inner)
 
-    def _rates(self, inner):
+    def _rates(self, inner, which=None):
+        """lam and big (_tls_rates, _electron_rates) of the processes ``which`` (default
+        all)."""
         e = self.engine
+        which = self._every if which is None else which
         if self.model == "tls":
             _tls_rates(inner.config, inner.fields, e.couplings, self.base, e.delta0_sq,
-                       e.temperature, self.ptr, self.ids, self._lam, self._big)
+                       e.temperature, self.ptr, self.ids, which, self._lam, self._big)
         else:
             _electron_rates(inner.config, inner.fields, e.interactions, e.pair_a, e.pair_b,
-                            e.pair_c, self.base, e.temperature, self.ptr, self.ids,
+                            e.pair_c, self.base, e.temperature, self.ptr, self.ids, which,
                             self._lam, self._big)
 
     @staticmethod
