@@ -9,8 +9,13 @@ docs/acceleration.md, from the command line:
     python tests/acceleration_harness.py tls-cap 30 1000     # naive cap, K = 30, 1000 replicas
     python tests/acceleration_harness.py tls-unaccelerated full [replicas]   # N = 200, exact KMC
     python tests/acceleration_harness.py tls-convergence full   # N_e = 100 vs 300, N = 1000
+    python tests/acceleration_harness.py tls-convergence-part strict 0 8 DIR   # the same check
+    python tests/acceleration_harness.py tls-convergence-combine DIR     # in parts (see below)
 
-(arguments of the master-equation checks: rule-of-model, N_e (or K; the guard's M = 0.3 N_e),
+(the convergence check at N = 1000 takes hours for its strict half; the -part form runs it
+one trajectory per file, rec or strict, trajectories FIRST..STOP-1, resumable and in
+parallel, and -combine compares whatever DIR holds;
+arguments of the master-equation checks: rule-of-model, N_e (or K; the guard's M = 0.3 N_e),
 replicas, instance
 seeds, starts, largest Delta0 (TLS); ``-v`` anywhere prints max |z| and the worst column per
 time, column 0 the energy and column 1 + i the occupation of site i).
@@ -206,6 +211,58 @@ def convergence_comparison(full, n=None, replicas=None):
                          for name in ("energy", "excitations")}
 
 
+def convergence_part(which, first, stop, directory, n=1000):
+    """Check 4 split into single trajectories, for running it in parts (in parallel, or
+    across sessions): trajectories ``first``..``stop - 1`` of the recommended
+    (``which`` = "rec", seeds 1000 + i) or the 3x stricter half ("strict", seeds 2000 + i),
+    each one ``simulate`` call with one replica, saved as ``directory``/{which}_{i}.npz
+    (energy, excitations, times, events, events_unaccelerated, cpu seconds). Same system
+    and parameters as convergence_comparison; existing files are skipped."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
+    params = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29, replicas=1,
+                            mc_equilibration_sweeps=20, mc_sampling_sweeps=50,
+                            acceleration="quasi_equilibrium")
+    if which == "strict":
+        params = DynamicsParams(**{**params.__dict__, "acceleration_executions":
+                                   3.0 * params.acceleration_executions})
+    for i in range(first, stop):
+        path = directory / f"{which}_{i}.npz"
+        if path.exists():
+            continue
+        c0 = time.process_time()
+        res = simulate(system, params, seed=(1000 if which == "rec" else 2000) + i,
+                       mean_field=np.zeros(n))
+        cpu = time.process_time() - c0
+        tmp = directory / f".{which}_{i}.npz"
+        np.savez(tmp, energy=res.energy.mean, excitations=res.excitations.mean,
+                 times=res.times, events=res.counters["events"],
+                 events_unaccelerated=res.counters["events_unaccelerated"], cpu=cpu)
+        tmp.rename(path)        # a killed part leaves no half-written trajectory
+        print(f"{which} {i}: {res.counters['events']:.3g} events, {cpu:.0f} CPU s", flush=True)
+
+
+def convergence_combine(directory):
+    """z per time of the trajectories saved by convergence_part: |mean_rec - mean_strict| /
+    sqrt(se_rec^2 + se_strict^2), se the standard error over trajectories. Returns
+    ({curve: (n_times,) z}, times, {half: (trajectories, events mean, unaccelerated
+    estimate mean, CPU s total)})."""
+    halves = {}
+    for which in ("rec", "strict"):
+        files = sorted(Path(directory).glob(f"{which}_*.npz"))
+        halves[which] = [dict(np.load(f)) for f in files]
+    z = {}
+    for name in ("energy", "excitations"):
+        a, b = (np.array([r[name] for r in halves[w]]) for w in ("rec", "strict"))
+        se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
+        z[name] = np.abs(a.mean(axis=0) - b.mean(axis=0)) / np.maximum(se, 1e-300)
+    cost = {w: (len(r), float(np.mean([x["events"] for x in r])),
+                float(np.mean([x["events_unaccelerated"] for x in r])),
+                float(np.sum([x["cpu"] for x in r]))) for w, r in halves.items()}
+    return z, halves["rec"][0]["times"], cost
+
+
 def _report_pair(label, a, b, z, seconds):
     """One line per comparison of two simulate() ensembles (CLI)."""
     worst = max(z, key=lambda k: np.max(z[k]))
@@ -221,6 +278,19 @@ def _report_pair(label, a, b, z, seconds):
 def main():  # noqa: C901
     verbose = "-v" in sys.argv
     sys.argv = [a for a in sys.argv if a != "-v"]
+    if sys.argv[1] == "tls-convergence-part":
+        # tls-convergence-part rec|strict FIRST STOP DIR: trajectories FIRST..STOP-1
+        convergence_part(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+        return
+    if sys.argv[1] == "tls-convergence-combine":
+        z, times, cost = convergence_combine(sys.argv[2])
+        for name, zn in z.items():
+            print(f"{name}: max z = {zn.max():.2f} at t = {times[zn.argmax()]:.2g}; per time: "
+                  + " ".join(f"{v:.1f}" for v in zn))
+        for which, (count, events, estimate, cpu) in cost.items():
+            print(f"{which}: {count} trajectories, {events:.3g} events each (unaccelerated "
+                  f"estimate {estimate:.3g}), {cpu:.0f} CPU s in all")
+        return
     if sys.argv[1] in ("tls-unaccelerated", "tls-convergence"):
         # tls-unaccelerated full|reduced [replicas]; tls-convergence full|reduced [N [replicas]]
         full = len(sys.argv) > 2 and sys.argv[2] == "full"

@@ -19,8 +19,9 @@ from kmc.dynamics.electron_engine import ElectronEngine, hop_pairs, pair_prefact
 from kmc.dynamics.tls_engine import TLSEngine
 from kmc.errors import ConfigError
 
-from acceleration_harness import (cap_bias, check, convergence_comparison, electron_instance,
-                                  strong_tls, unaccelerated_comparison)
+from acceleration_harness import (cap_bias, check, convergence_combine, convergence_comparison,
+                                  convergence_part, electron_instance, strong_tls,
+                                  unaccelerated_comparison)
 
 FULL = os.environ.get("KMC_VALIDATE") == "full"
 Z = 4.0
@@ -354,6 +355,24 @@ def test_acceleration_converges_at_the_paper_parameters():
     for name in ("energy", "excitations"):
         z = zs[name]
         assert np.all(z < 3.0), (name, z.max())
+
+
+def test_convergence_check_in_parts_resumes_and_combines(tmp_path):
+    """The split form of the convergence check (the full size runs for hours): one file per
+    trajectory, a rerun skips the files that exist, and the combination compares the two
+    halves per time over the trajectories present (N = 30 here)."""
+    convergence_part("rec", 0, 2, tmp_path, n=30)
+    convergence_part("strict", 0, 2, tmp_path, n=30)
+    first = (tmp_path / "rec_0.npz").stat().st_mtime_ns
+    convergence_part("rec", 0, 3, tmp_path, n=30)
+    assert (tmp_path / "rec_0.npz").stat().st_mtime_ns == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec_0.npz", "rec_1.npz", "rec_2.npz",
+                                                          "strict_0.npz", "strict_1.npz"]
+    z, times, cost = convergence_combine(tmp_path)
+    assert times.shape == (29,) and z["energy"].shape == (29,)
+    assert np.all(np.isfinite(z["energy"])) and np.all(np.isfinite(z["excitations"]))
+    assert cost["rec"][0] == 3 and cost["strict"][0] == 2
+    assert cost["strict"][2] > cost["strict"][1] > 0        # estimate > events executed
 
 
 def test_naive_cap_is_biased_on_a_strongly_coupled_instance():
