@@ -26,7 +26,7 @@ Markov chain; rejected trials only advance the clock.
 
 After an accepted flip of TLS k (S_k -> -S_k), every field is updated exactly,
 h_j += J_jk S_k(old), in one O(N) loop that also writes a flag byte per TLS whose field
-left its window (branch-free, so it stays vectorized); the flagged TLSs (about two per
+left its window (branch-free, so it stays vectorized); the flagged TLSs (a few per
 event) are then found eight flags at a time and re-centred; TLS k is re-centred too (x_k
 changed sign). The trial draws its TLS with the two-levels-per-step descent of the sum
 tree (kmc.dynamics.sumtree.tree_sample_paired). The cost of an event is the O(N) field
@@ -88,7 +88,8 @@ def _thinning_kernel(spins, fields, couplings, prefactors, delta0_sq, temperatur
                      energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
-    flags (8 ceil(N / 8),) uint8 is scratch, zero on entry and on return.
+    flags (8 ceil(N / 8),) uint8 is scratch (entries beyond N must stay zero: they are read
+    as part of the last 8-byte word).
     scalars = [clock, energy]; counters as EVENTS..RECENTRES; executions (2, N) counts the
     accepted flips of each TLS to S = +1/2 (row 0) and to S = -1/2 (row 1), which the
     temporal acceleration (kmc.dynamics.acceleration) reads. Stops only between trials,
