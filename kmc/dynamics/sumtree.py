@@ -53,13 +53,18 @@ def tree_sample(tree, u):
     p = tree.shape[0] // 2
     j = 1
     while j < p:
-        left = tree[2 * j]
-        if u < left:
-            j = 2 * j
-        else:
-            u -= left
-            j = 2 * j + 1
+        j, u = _step_down(tree, j, u)
     return j - p
+
+
+@numba.njit(cache=True, inline="always")
+def _step_down(tree, j, u):
+    """One level of the descent: the child of node j whose interval holds u, and u within
+    it."""
+    left = tree[2 * j]
+    if u < left:
+        return 2 * j, u
+    return 2 * j + 1, u - left
 
 
 @numba.njit(cache=True, inline="always")
@@ -91,10 +96,5 @@ def tree_sample_paired(tree, u):
                 u -= g2
                 j = 4 * j + 3
     if j < half:
-        left = tree[2 * j]
-        if u < left:
-            j = 2 * j
-        else:
-            u -= left
-            j = 2 * j + 1
+        j, u = _step_down(tree, j, u)     # an odd number of levels: the last one alone
     return j - half
