@@ -9,8 +9,8 @@ docs/acceleration.md, from the command line:
     python tests/acceleration_harness.py tls-cap 30 1000     # naive cap, K = 30, 1000 replicas
     python tests/acceleration_harness.py tls-unaccelerated full [replicas]   # N = 200, exact KMC
     python tests/acceleration_harness.py tls-convergence full   # N_e = 100 vs 300, N = 1000
-    python tests/acceleration_harness.py tls-convergence-part strict 0 8 DIR   # the same check
-    python tests/acceleration_harness.py tls-convergence-combine DIR     # in parts (see below)
+    python tests/acceleration_harness.py tls-convergence-part strict 0 8 DIR [N]   # the same
+    python tests/acceleration_harness.py tls-convergence-combine DIR   # check in parts (below)
 
 (the convergence check at N = 1000 takes hours for its strict half; the -part form runs it
 one trajectory per file, rec or strict, trajectories FIRST..STOP-1, resumable and in
@@ -279,8 +279,9 @@ def main():  # noqa: C901
     verbose = "-v" in sys.argv
     sys.argv = [a for a in sys.argv if a != "-v"]
     if sys.argv[1] == "tls-convergence-part":
-        # tls-convergence-part rec|strict FIRST STOP DIR: trajectories FIRST..STOP-1
-        convergence_part(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+        # tls-convergence-part rec|strict FIRST STOP DIR [N]: trajectories FIRST..STOP-1
+        convergence_part(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
+                         *(int(a) for a in sys.argv[6:7]))
         return
     if sys.argv[1] == "tls-convergence-combine":
         z, times, cost = convergence_combine(sys.argv[2])
