@@ -245,9 +245,12 @@ def convergence_part(which, first, stop, directory, n=1000):
 
 def convergence_combine(directory):
     """z per time of the trajectories saved by convergence_part: |mean_rec - mean_strict| /
-    sqrt(se_rec^2 + se_strict^2), se the standard error over trajectories. Returns
-    ({curve: (n_times,) z}, times, {half: (trajectories, events mean, unaccelerated
-    estimate mean, CPU s total)})."""
+    sqrt(se_rec^2 + se_strict^2), se the standard error over trajectories (as
+    convergence_comparison), and, as "<curve> pooled", the same with one variance pooled
+    over both halves (the two-sample t statistic: under the hypothesis being tested the two
+    halves have one distribution; with a few trajectories in one half its own variance is
+    too uncertain to divide by). Returns ({curve: (n_times,) z}, times, {half:
+    (trajectories, events mean, unaccelerated estimate mean, CPU s total)})."""
     halves = {}
     for which in ("rec", "strict"):
         files = sorted(Path(directory).glob(f"{which}_*.npz"))
@@ -255,8 +258,12 @@ def convergence_combine(directory):
     z = {}
     for name in ("energy", "excitations"):
         a, b = (np.array([r[name] for r in halves[w]]) for w in ("rec", "strict"))
-        se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
-        z[name] = np.abs(a.mean(axis=0) - b.mean(axis=0)) / np.maximum(se, 1e-300)
+        va, vb = a.var(axis=0, ddof=1), b.var(axis=0, ddof=1)
+        diff = np.abs(a.mean(axis=0) - b.mean(axis=0))
+        z[name] = diff / np.maximum(np.sqrt(va / len(a) + vb / len(b)), 1e-300)
+        pooled = ((len(a) - 1) * va + (len(b) - 1) * vb) / (len(a) + len(b) - 2)
+        z[name + " pooled"] = diff / np.maximum(np.sqrt(pooled * (1 / len(a) + 1 / len(b))),
+                                                1e-300)
     cost = {w: (len(r), float(np.mean([x["events"] for x in r])),
                 float(np.mean([x["events_unaccelerated"] for x in r])),
                 float(np.sum([x["cpu"] for x in r]))) for w, r in halves.items()}

@@ -369,8 +369,9 @@ def test_convergence_check_in_parts_resumes_and_combines(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec_0.npz", "rec_1.npz", "rec_2.npz",
                                                           "strict_0.npz", "strict_1.npz"]
     z, times, cost = convergence_combine(tmp_path)
-    assert times.shape == (29,) and z["energy"].shape == (29,)
-    assert np.all(np.isfinite(z["energy"])) and np.all(np.isfinite(z["excitations"]))
+    assert times.shape == (29,) and sorted(z) == ["energy", "energy pooled", "excitations",
+                                                  "excitations pooled"]
+    assert all(v.shape == (29,) and np.all(np.isfinite(v)) for v in z.values())
     assert cost["rec"][0] == 3 and cost["strict"][0] == 2
     assert cost["strict"][2] > cost["strict"][1] > 0        # estimate > events executed
 
