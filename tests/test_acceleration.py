@@ -318,9 +318,9 @@ def test_accelerated_electron_matches_master_equation(start):
     decades at xi = 0.1); times 1e-1..1e11. Reduced (CI): 50 replicas up to t = 1e5
     (the guard keeps most pairs of so small a system unscaled, so it costs ~1e6 events per
     trajectory by t = 1e8); full: 4000 replicas. Measured to t = 1e11: 7.3e5 events per
-    trajectory at M = 10, ~2.7 s per replica on a loaded machine (4000 replicas: hours;
-    not run at full size on this instance; seeds 1 and 2 at 4000 replicas are in
-    runs/README.md)."""
+    trajectory at M = 10, ~2.7 s per replica on a loaded machine. Full size, random start:
+    max |z| 2.86 (1.2e6 events per trajectory, ~58 CPU min; runs/README.md, with seeds 1
+    and 2)."""
     system, pairs, pref = electron_instance(4, xi=0.07)
     assert np.log10(pref.max() / pref.min()) > 8
     times = np.logspace(-1, 11, 49) if FULL else np.logspace(-1, 5, 25)
@@ -349,8 +349,9 @@ def test_acceleration_converges_at_the_paper_parameters():
     """Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, 14 decades: N_e = 100 (recommended,
     M = 30) against N_e = 300 (3x stricter, M = 90), energy and excitations within 3
     combined standard errors at every time. Reduced (CI): N = 30, 8 replicas; full:
-    N = 1000, 16 replicas (acceleration_harness.convergence_comparison); the full size has
-    not finished (the strict half ran over 87 CPU min; runs/README.md)."""
+    N = 1000, 16 replicas (acceleration_harness.convergence_comparison). Measured in parts
+    (convergence_part): passes at N = 300 with 16 + 16 trajectories; at N = 1000 the strict
+    half costs 150-1700 CPU s per trajectory and only 3 of 16 ran (runs/README.md)."""
     _, _, zs = convergence_comparison(FULL)
     for name in ("energy", "excitations"):
         z = zs[name]
