@@ -318,9 +318,9 @@ def test_accelerated_electron_matches_master_equation(start):
     decades at xi = 0.1); times 1e-1..1e11. Reduced (CI): 50 replicas up to t = 1e5
     (the guard keeps most pairs of so small a system unscaled, so it costs ~1e6 events per
     trajectory by t = 1e8); full: 4000 replicas. Measured to t = 1e11: 7.3e5 events per
-    trajectory at M = 10, ~2.7 s per replica on a loaded machine. Full size, random start:
-    max |z| 2.86 (1.2e6 events per trajectory, ~58 CPU min; runs/README.md, with seeds 1
-    and 2)."""
+    trajectory at M = 10, ~2.7 s per replica on a loaded machine. Full size: max |z| 2.86
+    (random) and 2.52 (pulse), 1.2e6 events per trajectory, ~58 CPU min per start
+    (runs/README.md, with seeds 1 and 2)."""
     system, pairs, pref = electron_instance(4, xi=0.07)
     assert np.log10(pref.max() / pref.min()) > 8
     times = np.logspace(-1, 11, 49) if FULL else np.logspace(-1, 5, 25)
