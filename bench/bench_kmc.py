@@ -21,10 +21,10 @@ CPU-time ratio much less; on an idle machine the two agree. Both are printed and
 
 One timing of the bare loop lasts a few tens of ms and one of a kernel well under a
 second, and single timings scattered by 5-13% between runs of this script (the electron
-glass at N = 1000 read 0.094-0.113 on one core while the other was busy). So the fast kernel and the bare loop
-are timed ``--repeats`` times (default 5) in alternation, the kernel continuing its
-trajectory, and the ratio judged is the median of the paired ratios; their range is
-printed beside it. The reference kernel is timed once (it is a baseline, not a target).
+glass at N = 1000 read 0.094-0.113 on one core while the other was busy). So the fast
+kernel and the bare loop are timed ``--repeats`` times (default 5) in alternation, the
+kernel continuing its trajectory, and the ratio judged is the median of the paired ratios;
+their range is printed beside it. The reference kernel is timed once (it is a baseline, not a target).
 """
 import sys
 import time

@@ -187,26 +187,32 @@ def unaccelerated_comparison(full, replicas=None):
                          for name in ("energy", "excitations")}
 
 
+def convergence_setup(n, replicas):
+    """(system, {"rec": params, "strict": params}) of check 4: the paper's parameters
+    (Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, d = 3), quench, t = 1e1..1e15 (29 times),
+    the recommended N_e = 100 and the 3x stricter N_e = 300 (the guard's M = 0.3 N_e
+    follows)."""
+    system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
+    rec = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29, replicas=replicas,
+                         mc_equilibration_sweeps=20, mc_sampling_sweeps=50,
+                         acceleration="quasi_equilibrium")
+    strict = DynamicsParams(**{**rec.__dict__, "acceleration_executions":
+                               3.0 * rec.acceleration_executions})
+    return system, {"rec": rec, "strict": strict}
+
+
 def convergence_comparison(full, n=None, replicas=None):
-    """Check 4: the paper's parameters (Delta0 on [1e-7, 1e-1], W = J = 1, T = 0.1, d = 3),
-    quench, t = 1e1..1e15 (29 times): the recommended N_e = 100 (seed 5) against the 3x
-    stricter N_e = 300 (seed 6; the guard's M = 0.3 N_e follows).
-    Reduced: N = 30, 8 replicas; full: N = 1000, 16 replicas; ``n`` and ``replicas``
-    override them.
+    """Check 4 (convergence_setup): the recommended setting (seed 5) against the 3x stricter
+    one (seed 6). Reduced: N = 30, 8 replicas; full: N = 1000, 16 replicas; ``n`` and
+    ``replicas`` override them.
 
     Returns (recommended result, strict result, {curve: (n_times,) z}).
     """
     n = n or (1000 if full else 30)
-    system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
-    params = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29,
-                            replicas=replicas or (16 if full else 8), mc_equilibration_sweeps=20,
-                            mc_sampling_sweeps=50, acceleration="quasi_equilibrium")
+    system, params = convergence_setup(n, replicas or (16 if full else 8))
     mf = np.zeros(n)
-    rec = simulate(system, params, seed=5, mean_field=mf)
-    strict = simulate(system, DynamicsParams(**{**params.__dict__,
-                                                "acceleration_executions":
-                                                3.0 * params.acceleration_executions}),
-                      seed=6, mean_field=mf)
+    rec = simulate(system, params["rec"], seed=5, mean_field=mf)
+    strict = simulate(system, params["strict"], seed=6, mean_field=mf)
     return rec, strict, {name: ensemble_z(rec, strict, name)
                          for name in ("energy", "excitations")}
 
@@ -216,23 +222,19 @@ def convergence_part(which, first, stop, directory, n=1000):
     across sessions): trajectories ``first``..``stop - 1`` of the recommended
     (``which`` = "rec", seeds 1000 + i) or the 3x stricter half ("strict", seeds 2000 + i),
     each one ``simulate`` call with one replica, saved as ``directory``/{which}_{i}.npz
-    (energy, excitations, times, events, events_unaccelerated, cpu seconds). Same system
-    and parameters as convergence_comparison; existing files are skipped."""
+    (energy, excitations, times, events, events_unaccelerated, cpu seconds); existing
+    files are skipped."""
+    if which not in ("rec", "strict"):
+        raise ValueError(f"which: 'rec' or 'strict', got {which!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    system = TLSSystem.random(np.random.default_rng(9), n, W=1.0, J=1.0)
-    params = DynamicsParams(temperature=0.1, t_min=1e1, t_max=1e15, n_times=29, replicas=1,
-                            mc_equilibration_sweeps=20, mc_sampling_sweeps=50,
-                            acceleration="quasi_equilibrium")
-    if which == "strict":
-        params = DynamicsParams(**{**params.__dict__, "acceleration_executions":
-                                   3.0 * params.acceleration_executions})
+    system, params = convergence_setup(n, 1)
     for i in range(first, stop):
         path = directory / f"{which}_{i}.npz"
         if path.exists():
             continue
         c0 = time.process_time()
-        res = simulate(system, params, seed=(1000 if which == "rec" else 2000) + i,
+        res = simulate(system, params[which], seed=(1000 if which == "rec" else 2000) + i,
                        mean_field=np.zeros(n))
         cpu = time.process_time() - c0
         tmp = directory / f".{which}_{i}.npz"
