@@ -181,21 +181,21 @@ def _tls_rates(spins, fields, couplings, base, delta0_sq, temperature, ptr, ids,
 
 
 @numba.njit(cache=True, inline="always")
-def _pair_factor(oa, ob, ea, eb, c_ab, temperature, both):
+def _pair_factor(oa, ob, ea, eb, c_ab, temperature, width, both):
     """Hop factor of a pair's active hop (both: plus the reverse hop, coth(|dH|/2T));
-    0 if the pair is inactive."""
+    0 if the pair is inactive. width: the engine's resonance width."""
     if oa == ob:
         return 0.0
     dh = electron_hop_energy(ea, eb, c_ab) if oa == 1 else electron_hop_energy(eb, ea, c_ab)
-    f = miller_abrahams_factor(dh, temperature)
+    f = miller_abrahams_factor(dh, temperature, width)
     if both:
-        f += miller_abrahams_factor(-dh, temperature)
+        f += miller_abrahams_factor(-dh, temperature, width)
     return f
 
 
 @numba.njit(cache=True)
 def _electron_rates(occ, energies, interactions, pair_a, pair_b, pair_c, base, temperature,
-                    ptr, ids, which, lam, big):
+                    width, ptr, ids, which, lam, big):
     """As _tls_rates for the hop pairs in ``which``; partners are the pairs sharing a site.
     An inactive pair's lam is its prefactor (the smallest two-way rate it can have once
     active); big is the rate of the partner's active hop now or after one hop of the
@@ -203,7 +203,8 @@ def _electron_rates(occ, energies, interactions, pair_a, pair_b, pair_c, base, t
     for p in which:
         a = pair_a[p]
         b = pair_b[p]
-        f = _pair_factor(occ[a], occ[b], energies[a], energies[b], pair_c[p], temperature, True)
+        f = _pair_factor(occ[a], occ[b], energies[a], energies[b], pair_c[p], temperature,
+                         width, True)
         lam[p] = base[p] * f if f > 0.0 else base[p]
         active = occ[a] != occ[b]
         i = a if occ[a] == 1 else b
@@ -213,7 +214,7 @@ def _electron_rates(occ, energies, interactions, pair_a, pair_b, pair_c, base, t
             c = pair_a[q]
             d = pair_b[q]
             now = base[q] * _pair_factor(occ[c], occ[d], energies[c], energies[d],
-                                         pair_c[q], temperature, False)
+                                         pair_c[q], temperature, width, False)
             after = 0.0
             if active:
                 # after the hop i -> j: n_i = 0, n_j = 1, E_m += C_jm - C_im
@@ -223,7 +224,8 @@ def _electron_rates(occ, energies, interactions, pair_a, pair_b, pair_c, base, t
                 od = 0 if d == i else (1 if d == j else od)
                 ec = electron_energy_update(energies[c], interactions[j, c], interactions[i, c])
                 ed = electron_energy_update(energies[d], interactions[j, d], interactions[i, d])
-                after = base[q] * _pair_factor(oc, od, ec, ed, pair_c[q], temperature, False)
+                after = base[q] * _pair_factor(oc, od, ec, ed, pair_c[q], temperature, width,
+                                               False)
             big[r] = max(now, after)
 
 
@@ -595,8 +597,8 @@ class Accelerator:
                        e.temperature, self.ptr, self.ids, which, self._lam, self._big)
         else:
             _electron_rates(inner.config, inner.fields, e.interactions, e.pair_a, e.pair_b,
-                            e.pair_c, self.base, e.temperature, self.ptr, self.ids, which,
-                            self._lam, self._big)
+                            e.pair_c, self.base, e.temperature, e.resonance_width, self.ptr,
+                            self.ids, which, self._lam, self._big)
 
     @staticmethod
     def counters(state):

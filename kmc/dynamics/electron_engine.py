@@ -57,7 +57,7 @@ import numpy as np
 from kmc.errors import ConfigError
 from kmc.model import (check_temperature, electron_energy, electron_energy_update,
                        electron_hop_energy, electron_pair_factor, electron_site_energies,
-                       miller_abrahams_factor)
+                       miller_abrahams_factor, miller_abrahams_peak)
 from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRIALS,
                                    VIOLATIONS, grid_end, record_electron)
 from kmc.dynamics.params import check_kernel
@@ -190,7 +190,7 @@ def _flush(tree, dirty):
 
 @numba.njit(cache=True, inline="always")
 def _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
-              tree, dirty, temperature, width):
+              tree, dirty, temperature, width, peak):
     """New window and bound of pair p = (a, b) from the current state (module doc); a
     changed bound is written to its leaf and queued in dirty for _flush."""
     s = occ[a] - occ[b]
@@ -201,6 +201,7 @@ def _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_ab
     up = dh0 > 0.0
     is_static = static[p] != 0
     inactive = (s == 0) | (pref == 0.0)
+    whole = inactive
     if inactive or (is_static and x0 >= 2.0 * width):
         # inactive (rate 0 whatever d; a static pair keeps its activity-free bound), or
         # static with |dH| >= width on its side of 0: the half-line beyond x_e = width
@@ -209,13 +210,19 @@ def _recentre(p, a, b, occ, energies, pair_c, prefactors, static, f_static, x_ab
     else:
         x_e, factor = _window_edge(x0, up, energies[a], energies[b], c, x_abs[p],
                                    temperature, width)
+        if factor >= peak:
+            # near the resonance: with a resonance width the factor never exceeds its
+            # peak, a bound for every dH (the whole line); without one (peak = inf) the
+            # bound is inf and the engine stops (_check_finite)
+            factor = peak
+            whole = True
         bound = pref * factor
     # the half-line of d on which s d - c stays beyond x_e on the side of dH0; inactive
-    # pairs: the whole line
+    # pairs and pairs bounded by the peak: the whole line
     edge = s * (c + (x_e if up else -x_e))
     lower = (s > 0) == up
-    lo[p] = -math.inf if inactive or not lower else edge
-    hi[p] = math.inf if inactive or lower else edge
+    lo[p] = -math.inf if whole or not lower else edge
+    hi[p] = math.inf if whole or lower else edge
     leaf = tree.shape[0] // 2 + p
     if tree[leaf] != bound:
         tree[leaf] = bound
@@ -278,7 +285,7 @@ def _fit(em, o, eo, u, ulo, uhi, elo, ehi):
 
 @numba.njit(cache=True, inline="always")
 def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
-            tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi, redo):
+            tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo, ehi, redo):
     """Re-centre the pairs of site m that left their window or kept less than _RENEW width
     of margin (if ``every``: every pair of m but the one to site ``done``, re-centred in
     the same state already; -1 for none), then give m the widest interval
@@ -324,7 +331,7 @@ def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static,
         p = site_ids[r]
         o = site_other[r]
         _recentre(p, min(m, o), max(m, o), occ, energies, pair_c, prefactors, static,
-                  f_static, x_abs, lo, hi, tree, dirty, temperature, width)
+                  f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak)
         eo, u, ulo, uhi = _seen_from(m, o, p, em, energies, lo, hi)
         flo, cap = _fit(em, o, eo, u, ulo, uhi, elo, ehi)
         high = min(high, cap)
@@ -336,7 +343,7 @@ def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static,
 
 @numba.njit(cache=True, _nrt=False)
 def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs,
-                 lo, hi, tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo,
+                 lo, hi, tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo,
                  ehi, redo):
     """Every window, bound and interval from the current state; the caller rebuilds the
     tree's internal nodes (tree_rebuild)."""
@@ -345,14 +352,14 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
     dirty[0] = 0
     for p in range(pair_a.shape[0]):
         _recentre(p, pair_a[p], pair_b[p], occ, energies, pair_c, prefactors, static,
-                  f_static, x_abs, lo, hi, tree, dirty, temperature, width)
+                  f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak)
     # zero-width intervals fit every window; then widen them site by site
     for m in range(occ.shape[0]):
         elo[m] = energies[m]
         ehi[m] = energies[m]
     for m in range(occ.shape[0]):
         _settle(m, False, -1, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
-                tree, dirty, temperature, width, site_ptr, site_ids, site_other, elo, ehi,
+                tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo, ehi,
                 redo)
     dirty[0] = 0
 
@@ -366,17 +373,17 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
 
 @numba.njit(cache=True, _nrt=False)
 def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs, lo,
-             hi, tree, dirty, temperature, width, elo, ehi):
+             hi, tree, dirty, temperature, width, peak, elo, ehi):
     """Re-centre pair p (at a rejected trial) and shrink its sites' intervals to fit."""
     _recentre(p, pair_a[p], pair_b[p], occ, energies, pair_c, prefactors, static, f_static,
-              x_abs, lo, hi, tree, dirty, temperature, width)
+              x_abs, lo, hi, tree, dirty, temperature, width, peak)
     _flush(tree, dirty)
     _fit_pair(p, energies, pair_a, pair_b, lo, hi, elo, ehi)
 
 
 @numba.njit(cache=True, _nrt=False)
 def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static, x_abs,
-               site_ptr, site_ids, site_other, temperature, width, lo, hi, tree, dirty, elo,
+               site_ptr, site_ids, site_other, temperature, width, peak, lo, hi, tree, dirty, elo,
                ehi, counters, hot, flags, redo):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
     site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot
@@ -404,10 +411,10 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
     # the pairs of i and j changed activity: settle i and j re-centring all their pairs
     # (the pair (i, j) once)
     counters[RECENTRES] += _settle(i, True, -1, occ, energies, pair_c, prefactors, static,
-                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak,
                                    site_ptr, site_ids, site_other, elo, ehi, redo)
     counters[RECENTRES] += _settle(j, True, i, occ, energies, pair_c, prefactors, static,
-                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak,
                                    site_ptr, site_ids, site_other, elo, ehi, redo)
     for h in range(n_hot):
         m = hot[h]
@@ -415,7 +422,7 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
         if energies[m] < elo[m] or energies[m] > ehi[m]:
             counters[RECENTRES] += _settle(m, False, -1, occ, energies, pair_c, prefactors,
                                            static, f_static, x_abs, lo, hi, tree, dirty,
-                                           temperature, width, site_ptr, site_ids, site_other,
+                                           temperature, width, peak, site_ptr, site_ids, site_other,
                                            elo, ehi, redo)
     # the leaves are set; their ancestors now, all at once
     _flush(tree, dirty)
@@ -424,7 +431,7 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, static, f_static, x_abs, eps, site_ptr, site_ids, site_other,
-                     temperature, width, lo, hi, tree, dirty, elo, ehi, hot, flags, redo,
+                     temperature, width, peak, res_width, lo, hi, tree, dirty, elo, ehi, hot, flags, redo,
                      scalars, counters, executions, times, rng, budget, energy_out, exc_out,
                      config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
@@ -458,14 +465,15 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         bound = tree[tree.shape[0] // 2 + p]
         a = pair_a[p]
         b = pair_b[p]
-        rate = prefactors[p] * electron_pair_factor(occ, energies, a, b, pair_c[p], temperature)
+        rate = prefactors[p] * electron_pair_factor(occ, energies, a, b, pair_c[p], temperature,
+                                                    res_width)
         if rate > bound:
             counters[VIOLATIONS] += 1
         if rng.random() * bound >= rate:
             if bound > _LOOSE * (rate + eps):
                 # the pair moved away from dH = 0 since its window was set: tighten it now
                 _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                         f_static, x_abs, lo, hi, tree, dirty, temperature, width, elo, ehi)
+                         f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak, elo, ehi)
                 counters[RECENTRES] += 1
             continue
         if occ[a] == 1:
@@ -481,7 +489,7 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         counters[EVENTS] += 1
         executions[0 if i == a else 1, p] += 1
         _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static,
-                   x_abs, site_ptr, site_ids, site_other, temperature, width, lo, hi, tree,
+                   x_abs, site_ptr, site_ids, site_other, temperature, width, peak, lo, hi, tree,
                    dirty, elo, ehi, counters, hot, flags, redo)
     scalars[0] = t
     scalars[1] = energy
@@ -502,6 +510,10 @@ class ElectronEngine:
         protocol passes eps_i + F g_i)
     window : float, w / T, the scale of the thinning windows (module doc; speed only)
     kernel : "fast" or "reference" (Gillespie recomputing every pair rate after each event)
+    resonance_width : float >= 0, units of J: w of kmc.model.miller_abrahams_factor, which
+        rounds off the divergence of the rate at dH = 0 (an approximation; 0, the default,
+        is the exact factor, and a hop within rounding of dH = 0 then stops the run with an
+        error naming ``dynamics.resonance_width``)
 
     A state is a kmc.dynamics.state.ElectronState.
     """
@@ -510,11 +522,15 @@ class ElectronEngine:
     state_type = ElectronState
 
     def __init__(self, system, temperature, pairs, prefactors, site_energies=None, window=1.0,
-                 kernel="fast"):
+                 kernel="fast", resonance_width=0.0):
         check_temperature("temperature", temperature)
         check_kernel("kernel", kernel)
         if not window > 0:
             raise ConfigError("window", f"must be > 0, got {window}")
+        if not (resonance_width >= 0 and math.isfinite(resonance_width)):
+            raise ConfigError("resonance_width", f"must be >= 0 and finite, got "
+                                                 f"{resonance_width!r}")
+        self.resonance_width = float(resonance_width)
         n = system.n_sites
         pairs = np.ascontiguousarray(pairs, dtype=np.int64)
         if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] == 0:
@@ -559,6 +575,9 @@ class ElectronEngine:
         self._dirty = np.zeros(4 * pairs.shape[0] + 2, dtype=np.int64)
         self._redo = np.zeros(int(np.max(np.diff(self.site_ptr))), dtype=np.int64)
         self.f_static = miller_abrahams_factor(-self.width, self.temperature) * _BOUND_SLACK
+        # a bound of the factor over every dH (inf without a resonance width): the bound of
+        # a pair too close to dH = 0 for a one-sided window (_recentre)
+        self._peak = miller_abrahams_peak(self.temperature, self.resonance_width)
         self._static_for = None
         self.kernel = kernel
 
@@ -600,26 +619,35 @@ class ElectronEngine:
         """Rebuild every thinning bound (after prefactors, T or the energies changed)."""
         _init_bounds(state["config"], state["fields"], self.pair_a, self.pair_b, self.pair_c,
                      self.prefactors, *self._bound_args(), state["lo"], state["hi"],
-                     state["tree"], self._dirty, self.temperature, self.width, self.site_ptr,
-                     self._ids_u, self._other_u, state["elo"], state["ehi"], self._redo)
+                     state["tree"], self._dirty, self.temperature, self.width, self._peak,
+                     self.site_ptr, self._ids_u, self._other_u, state["elo"], state["ehi"],
+                     self._redo)
         tree_rebuild(state["tree"])
         self._check_finite(state)
 
     @staticmethod
     def _check_finite(state):
-        # n_B(|dH|) diverges at dH = 0 (kmc.model.miller_abrahams_factor); with continuous
-        # disorder that has probability zero, but a degenerate hand-made system can hit it.
+        # n_B(|dH|) diverges at dH = 0 (kmc.model.miller_abrahams_factor). Continuous
+        # disorder does not make an exact 0 likely, but a long run can come within rounding
+        # of it: the quench of runs/electron_quench_paper.toml (xi = 0.1, N = 1000) reached
+        # |dH| = 3e-12 for a pair at r = 0.4 after 5.7e6 events, where the incremental site
+        # energies themselves carry errors of 2e-11. The rate is then not defined to
+        # within a factor of 2, and no bound exists: the run stops here, before the
+        # checkpoint of this chunk is written, with an error naming the key that rounds the
+        # divergence off.
         if not np.isfinite(state["tree"][1]):
-            raise FloatingPointError(
-                "electron hop with dH = 0 exactly: the Miller-Abrahams rate diverges "
-                "(degenerate site energies?)")
+            raise ConfigError(
+                "dynamics.resonance_width",
+                "a hop came within rounding of dH = 0, where the Miller-Abrahams rate "
+                "diverges; set a resonance width > 0 (e.g. 1e-6, units of J; "
+                "docs/model.md, 'Miller-Abrahams resonance')")
 
     def rates(self, state):
         """(P,) current hop rates of the pairs (0 for inactive pairs)."""
         occ, e = state["config"], state["fields"]
         return np.array([self.prefactors[p] * electron_pair_factor(
                              occ, e, self.pair_a[p], self.pair_b[p], self.pair_c[p],
-                             self.temperature)
+                             self.temperature, self.resonance_width)
                          for p in range(self.pair_a.shape[0])])
 
     def advance(self, state, times, rng, budget, out):
@@ -629,14 +657,16 @@ class ElectronEngine:
                              self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
                              self.prefactors, *self._bound_args(), self._eps,
                              self.site_ptr, self._ids_u, self._other_u, self.temperature,
-                             self.width, state["lo"], state["hi"], state["tree"], self._dirty,
+                             self.width, self._peak, self.resonance_width, state["lo"],
+                             state["hi"], state["tree"], self._dirty,
                              state["elo"], state["ehi"], self._hot, self._flags, self._redo,
                              state["scalars"], state["counters"], state["executions"], times,
                              rng, int(budget), out["energy"], out["excitations"], out["config"])
         else:
             electron_reference_kernel(state["config"], state["fields"], self.interactions,
                                       self.n_electrons, self.pair_a, self.pair_b, self.pair_c,
-                                      self.prefactors, self.temperature, state["scalars"],
+                                      self.prefactors, self.temperature,
+                                      self.resonance_width, state["scalars"],
                                       state["counters"], state["executions"], times, rng,
                                       int(budget),
                                       out["energy"], out["excitations"], out["config"])

@@ -44,6 +44,8 @@ class MasterEquation:
     prefactors : (N,) a Delta0_i^2 (TLS) or (P,) Gamma0 e^(-r/xi) over ``pairs`` (electron)
     bias : (N,) or None, Delta_i (TLS) or eps_i (electron) replacing the system's (pulses)
     pairs : (P, 2) int, electron hop pairs (kmc.dynamics.electron_engine.hop_pairs)
+    resonance_width : float >= 0, electron glass: w of kmc.model.miller_abrahams_factor
+        (0: the exact factor, as the KMC engine's default)
 
     Attributes
     ----------
@@ -53,8 +55,13 @@ class MasterEquation:
     occupation : (S, N) sigma_i = 2 S_i (TLS) or n_i
     """
 
-    def __init__(self, system, temperature, prefactors, bias=None, pairs=None):
+    def __init__(self, system, temperature, prefactors, bias=None, pairs=None,
+                 resonance_width=0.0):
         check_temperature("temperature", temperature)
+        if not (resonance_width >= 0 and math.isfinite(resonance_width)):
+            raise ConfigError("resonance_width", f"must be >= 0 and finite, got "
+                                                 f"{resonance_width!r}")
+        self.resonance_width = float(resonance_width)
         self.system = system
         self.temperature = float(temperature)
         n = system.n_sites
@@ -122,7 +129,8 @@ class MasterEquation:
                 if occ[a] == occ[b]:
                     continue
                 rate = prefactors[p] * electron_pair_factor(occ, e_site, a, b, pair_c[p],
-                                                            self.temperature)
+                                                            self.temperature,
+                                                            self.resonance_width)
                 target = occ.copy()
                 target[a], target[b] = occ[b], occ[a]
                 rows.append(k)

@@ -53,11 +53,12 @@ with the hop energies x set by ``hop_energy``:
   solution n_i = f(E_i), and its Jacobian there is the ``interaction_term="jacobian"``
   matrix of kmc.solvers.linear.electron over the same pairs.
 
-g diverges as T/|x| at x = 0. The KMC never lands exactly there, but continuous mean
-occupations cross x = 0; the trajectory then has a cusp the integrator cannot step through
-("step size too small"). ``resonance_width`` = w > 0 rounds g off, keeping detailed balance
-exactly: g_w(x) = e^(-x/2T) / (2 sinh(sqrt(x^2 + w^2)/2T)) (``_ma_factor``), a relative
-change O(w^2/x^2) for w << |x| <~ T. Jacobian, with u_p = dF_p/dD::
+g diverges as T/|x| at x = 0. Continuous mean occupations cross x = 0; the trajectory then
+has a cusp the integrator cannot step through ("step size too small"). (The KMC lands
+within rounding of it only in long runs, docs/model.md.) ``resonance_width`` = w > 0
+rounds g off, keeping detailed balance exactly: g_w(x) = e^(-x/2T) / (2 sinh(sqrt(x^2 +
+w^2)/2T)) (``_ma_factor``; the KMC and the master equation use the same factor,
+kmc.model.miller_abrahams_factor), a relative change O(w^2/x^2) for w << |x| <~ T. Jacobian, with u_p = dF_p/dD::
 
     J = S + L C,   S = the direct terms dF_p/dn_a, dF_p/dn_b (sparse, 4P entries),
     L = sum_p u_p (e_b - e_a)(e_b - e_a)^T (a weighted graph Laplacian, sparse)

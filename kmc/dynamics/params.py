@@ -113,9 +113,13 @@ class DynamicsParams:
         method "meanfield", electron glass: hop energy of the rate equations
         (kmc.dynamics.meanfield_dynamics.ElectronMeanField).
     resonance_width : float
-        method "meanfield", electron glass: width (units of J) rounding off the divergence
-        of the Miller-Abrahams factor at dH = 0; 0 is the exact factor, with which a
-        quench usually stops at a resonance (docs/meanfield-dynamics.md).
+        Electron glass, every method (kmc, exact, meanfield), so that a comparison uses one
+        rate law: width w (units of J) rounding off the divergence of the Miller-Abrahams
+        factor at dH = 0, with detailed balance kept exactly (kmc.model.
+        miller_abrahams_factor). An approximation, off by default: 0 is the exact factor,
+        with which a mean-field quench usually stops at a resonance
+        (docs/meanfield-dynamics.md) and a long KMC run can reach a hop within rounding of
+        dH = 0 (then a one-line error names this key; docs/model.md).
     acceleration : "off" or "quasi_equilibrium"
         Temporal acceleration of the KMC relaxation phase (docs/acceleration.md): the rates of
         processes observed to be quasi-equilibrated are scaled down, both directions alike.
@@ -175,8 +179,8 @@ class DynamicsParams:
     meanfield_atol: float = _key(1e-9, "meanfield: absolute tolerance per site", "> 0, finite")
     hop_energy: str = _key("pair", "meanfield, electron: hop energy",
                            "one of 'pair', 'kmc', 'mean_field'")
-    resonance_width: float = _key(0.0, "meanfield, electron: Miller-Abrahams resonance "
-                                  "width, units of J (0: exact)", ">= 0, finite")
+    resonance_width: float = _key(0.0, "electron (kmc, exact, meanfield): Miller-Abrahams "
+                                  "resonance width, units of J (0: exact)", ">= 0, finite")
     acceleration: str = _key("off", "temporal acceleration (docs/acceleration.md)",
                              "one of 'off', 'quasi_equilibrium'")
     acceleration_executions: float = _key(100.0, "acceleration accuracy N_e (separation "

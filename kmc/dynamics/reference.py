@@ -68,8 +68,9 @@ def tls_reference_kernel(spins, fields, couplings, prefactors, delta0_sq, temper
 
 @numba.njit(cache=True)
 def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b,
-                              pair_c, prefactors, temperature, scalars, counters, executions,
-                              times, rng, budget, energy_out, exc_out, config_out):
+                              pair_c, prefactors, temperature, resonance_width, scalars,
+                              counters, executions, times, rng, budget, energy_out, exc_out,
+                              config_out):
     n = occ.shape[0]
     n_pairs = pair_a.shape[0]
     n_times = times.shape[0]
@@ -82,7 +83,8 @@ def electron_reference_kernel(occ, energies, interactions, n_electrons, pair_a, 
         total = 0.0
         for p in range(n_pairs):
             rates[p] = prefactors[p] * electron_pair_factor(occ, energies, pair_a[p], pair_b[p],
-                                                            pair_c[p], temperature)
+                                                            pair_c[p], temperature,
+                                                            resonance_width)
             total += rates[p]
         t_new = t + rng.standard_exponential() / total
         if times[k] < t_new:

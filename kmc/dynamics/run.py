@@ -143,7 +143,8 @@ def make_engine(system, params, prefactors, pairs, bias=None, accelerate=None):
                            window=params.window, kernel=params.kernel)
     else:
         engine = ElectronEngine(system, params.temperature, pairs, prefactors,
-                                site_energies=bias, window=params.window, kernel=params.kernel)
+                                site_energies=bias, window=params.window, kernel=params.kernel,
+                                resonance_width=params.resonance_width)
     if accelerate is None:
         accelerate = bias is None
     if params.acceleration != "off" and accelerate:
@@ -569,14 +570,15 @@ def _drift_checks(params, out, g):
 
 def _simulate_exact(system, params, prefactors, pairs, biased, initial, mf, mf_ok):
     times = params.times()
-    me = MasterEquation(system, params.temperature, prefactors, pairs=pairs)
+    me = MasterEquation(system, params.temperature, prefactors, pairs=pairs,
+                        resonance_width=params.resonance_width)
     if params.protocol == "state":
         p0 = me.delta(initial)
     elif params.protocol == "pulse":
         p0 = me.boltzmann(params.temperature)
         if params.waiting_time > 0:
             me_pulse = MasterEquation(system, params.temperature, prefactors, bias=biased,
-                                      pairs=pairs)
+                                      pairs=pairs, resonance_width=params.resonance_width)
             p0 = me_pulse.propagate(p0, [params.waiting_time])[0]
     else:
         p0 = me.boltzmann(params.initial_temperature)
