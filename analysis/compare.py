@@ -253,10 +253,12 @@ def meanfield_params(config):
 
 
 def _approximation_note(config):
-    """The mean-field dynamics' stated approximation, if the run file turned one on."""
+    """The stated approximation of the rate law, if the run file turned one on (the KMC uses
+    the resonance width too since 2026-11-22; files written before, by the kmc of git
+    32d8688 or older, rounded the mean-field dynamics' rates only)."""
     w = config.dynamics.resonance_width
     if config.model.name == "electron" and w > 0:
-        return f"mean-field dynamics: resonance width {w:g} J"
+        return f"resonance width {w:g} J (KMC and mean-field dynamics)"
     return ""
 
 
