@@ -125,18 +125,27 @@ def test_incremental_site_energies_equal_recomputation_after_1e5_events():
     assert state["counters"][VIOLATIONS] == 0
 
 
-def test_fast_and_reference_kernels_agree():
-    """Same seeds: energy, excitation and occupation curves agree within 4 two-sample SE."""
-    system = ElectronSystem.random(np.random.default_rng(10), 8)
-    base = dict(temperature=0.3, xi=0.5, t_min=0.1, t_max=300.0, n_times=10, replicas=3000,
-                mc_equilibration_sweeps=100, mc_sampling_sweeps=200)
-    mf = np.zeros(8)
-    fast = simulate(system, DynamicsParams(**base), seed=13, mean_field=mf)
-    ref = simulate(system, DynamicsParams(kernel="reference", **base), seed=13, mean_field=mf)
+def assert_fast_equals_reference(system, seed, **base):
+    """Both kernels from the same seeds: energy, excitation and occupation curves agree
+    within 4 two-sample SE and the fast kernel never saw rate > bound; returns the fast
+    kernel's result."""
+    mf = np.zeros(system.n_sites)
+    fast = simulate(system, DynamicsParams(**base), seed=seed, mean_field=mf)
+    ref = simulate(system, DynamicsParams(kernel="reference", **base), seed=seed, mean_field=mf)
+    assert fast.counters["bound_violations"] == 0
     for a, b in ((fast.energy, ref.energy), (fast.excitations, ref.excitations),
                  (fast.occupation, ref.occupation)):
         se = np.sqrt(a.stderr**2 + b.stderr**2)
         assert np.all(np.abs(a.mean - b.mean) <= Z * np.maximum(se, 1e-12))
+    return fast
+
+
+def test_fast_and_reference_kernels_agree():
+    """Same seeds: energy, excitation and occupation curves agree within 4 two-sample SE."""
+    system = ElectronSystem.random(np.random.default_rng(10), 8)
+    assert_fast_equals_reference(system, 13, temperature=0.3, xi=0.5, t_min=0.1, t_max=300.0,
+                                 n_times=10, replicas=3000, mc_equilibration_sweeps=100,
+                                 mc_sampling_sweeps=200)
 
 
 def test_empty_pair_list_is_an_error():
@@ -214,19 +223,14 @@ def test_fast_and_reference_kernels_agree_with_a_resonance_width():
     equation's with the same width, with no bound violated; the master equation without
     the width is rejected."""
     system = ElectronSystem.random(np.random.default_rng(10), 8)
-    base = dict(temperature=0.3, xi=0.5, t_min=0.1, t_max=300.0, n_times=10, replicas=2000,
-                mc_equilibration_sweeps=100, mc_sampling_sweeps=200, resonance_width=0.5)
-    mf = np.zeros(8)
-    fast = simulate(system, DynamicsParams(**base), seed=14, mean_field=mf)
-    ref = simulate(system, DynamicsParams(kernel="reference", **base), seed=14, mean_field=mf)
-    assert fast.counters["bound_violations"] == 0
-    for a, b in ((fast.energy, ref.energy), (fast.excitations, ref.excitations),
-                 (fast.occupation, ref.occupation)):
-        se = np.sqrt(a.stderr**2 + b.stderr**2)
-        assert np.all(np.abs(a.mean - b.mean) <= Z * np.maximum(se, 1e-12))
+    fast = assert_fast_equals_reference(system, 14, temperature=0.3, xi=0.5, t_min=0.1,
+                                        t_max=300.0, n_times=10, replicas=2000,
+                                        mc_equilibration_sweeps=100, mc_sampling_sweeps=200,
+                                        resonance_width=0.5)
     # against the master equation with the same width (quench from T0 = inf: uniform
-    # start), and the width is not a no-op: without it the master equation is rejected
-    pairs, r = hop_pairs(system.distances, base.get("hop_cutoff", 2.0))
+    # start; the default hop cut-off 2), and the width is not a no-op: without it the
+    # master equation is rejected
+    pairs, r = hop_pairs(system.distances, 2.0)
     pref = pair_prefactors(r, 0.5)
     energy = {}
     for w in (0.5, 0.0):
@@ -289,16 +293,9 @@ def test_fast_and_reference_kernels_agree_with_static_pairs():
     pairs, r = hop_pairs(system.distances, 2.0)
     engine = ElectronEngine(system, 0.3, pairs, pair_prefactors(r, 0.15))
     assert engine._bound_args()[0].sum() >= 5
-    base = dict(temperature=0.3, xi=0.15, t_min=1.0, t_max=1e4, n_times=9, replicas=1500,
-                mc_equilibration_sweeps=100, mc_sampling_sweeps=200)
-    mf = np.zeros(8)
-    fast = simulate(system, DynamicsParams(**base), seed=14, mean_field=mf)
-    ref = simulate(system, DynamicsParams(kernel="reference", **base), seed=14, mean_field=mf)
-    assert fast.counters["bound_violations"] == 0
-    for a, b in ((fast.energy, ref.energy), (fast.excitations, ref.excitations),
-                 (fast.occupation, ref.occupation)):
-        se = np.sqrt(a.stderr**2 + b.stderr**2)
-        assert np.all(np.abs(a.mean - b.mean) <= Z * np.maximum(se, 1e-12))
+    assert_fast_equals_reference(system, 14, temperature=0.3, xi=0.15, t_min=1.0, t_max=1e4,
+                                 n_times=9, replicas=1500, mc_equilibration_sweeps=100,
+                                 mc_sampling_sweeps=200)
 
 
 def test_site_intervals_hold_after_every_trial():
