@@ -22,6 +22,11 @@ eps are *static*: their bound is prefactor x f_static, f_static = n_B(w) + 1 the
 factor at |dH| >= w, valid whatever their activity while an active one keeps |dH| >= w;
 so activity changes at a hop do not touch the tree for them (an inactive static pair
 costs a rejected trial when drawn; inactive others have bound 0). w = window * T.
+Near dH = 0 the factor diverges and a one-sided window needs |dH| > 2 x the rounding of d:
+with a resonance width (``resonance_width``, kmc.model.miller_abrahams_factor) a pair
+whose window bound would exceed the rounded factor's peak (miller_abrahams_peak) gets the
+whole line with the peak as its bound; without one such a pair has no finite bound and
+the engine stops with an error naming ``dynamics.resonance_width`` (docs/model.md).
 
 After an accepted hop i -> j every site energy is updated exactly, E_k += C_kj - C_ki
 (O(N)). Which windows can have been left is decided per site, not per pair: each site m
@@ -285,7 +290,8 @@ def _fit(em, o, eo, u, ulo, uhi, elo, ehi):
 
 @numba.njit(cache=True, inline="always")
 def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
-            tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo, ehi, redo):
+            tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo, ehi,
+            redo):
     """Re-centre the pairs of site m that left their window or kept less than _RENEW width
     of margin (if ``every``: every pair of m but the one to site ``done``, re-centred in
     the same state already; -1 for none), then give m the widest interval
@@ -343,8 +349,8 @@ def _settle(m, every, done, occ, energies, pair_c, prefactors, static, f_static,
 
 @numba.njit(cache=True, _nrt=False)
 def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_static, x_abs,
-                 lo, hi, tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo,
-                 ehi, redo):
+                 lo, hi, tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other,
+                 elo, ehi, redo):
     """Every window, bound and interval from the current state; the caller rebuilds the
     tree's internal nodes (tree_rebuild)."""
     for q in range(tree.shape[0]):
@@ -358,9 +364,9 @@ def _init_bounds(occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_st
         elo[m] = energies[m]
         ehi[m] = energies[m]
     for m in range(occ.shape[0]):
-        _settle(m, False, -1, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo, hi,
-                tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo, ehi,
-                redo)
+        _settle(m, False, -1, occ, energies, pair_c, prefactors, static, f_static, x_abs, lo,
+                hi, tree, dirty, temperature, width, peak, site_ptr, site_ids, site_other, elo,
+                ehi, redo)
     dirty[0] = 0
 
 
@@ -383,8 +389,8 @@ def _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static, f_sta
 
 @numba.njit(cache=True, _nrt=False)
 def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static, x_abs,
-               site_ptr, site_ids, site_other, temperature, width, peak, lo, hi, tree, dirty, elo,
-               ehi, counters, hot, flags, redo):
+               site_ptr, site_ids, site_other, temperature, width, peak, lo, hi, tree, dirty,
+               elo, ehi, counters, hot, flags, redo):
     """After the hop i -> j (occupations already swapped): the exact O(N) update of the
     site energies, E_m += C_jm - C_im, then the repair of the bounds (module doc). hot
     (8 ceil(N / 8),) int64, flags (8 ceil(N / 8),) uint8 (zero beyond N), dirty (empty
@@ -411,19 +417,19 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
     # the pairs of i and j changed activity: settle i and j re-centring all their pairs
     # (the pair (i, j) once)
     counters[RECENTRES] += _settle(i, True, -1, occ, energies, pair_c, prefactors, static,
-                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak,
-                                   site_ptr, site_ids, site_other, elo, ehi, redo)
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   peak, site_ptr, site_ids, site_other, elo, ehi, redo)
     counters[RECENTRES] += _settle(j, True, i, occ, energies, pair_c, prefactors, static,
-                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak,
-                                   site_ptr, site_ids, site_other, elo, ehi, redo)
+                                   f_static, x_abs, lo, hi, tree, dirty, temperature, width,
+                                   peak, site_ptr, site_ids, site_other, elo, ehi, redo)
     for h in range(n_hot):
         m = hot[h]
         # i and j are settled; a site can have been fitted by a partner's settling since
         if energies[m] < elo[m] or energies[m] > ehi[m]:
             counters[RECENTRES] += _settle(m, False, -1, occ, energies, pair_c, prefactors,
                                            static, f_static, x_abs, lo, hi, tree, dirty,
-                                           temperature, width, peak, site_ptr, site_ids, site_other,
-                                           elo, ehi, redo)
+                                           temperature, width, peak, site_ptr, site_ids,
+                                           site_other, elo, ehi, redo)
     # the leaves are set; their ancestors now, all at once
     _flush(tree, dirty)
 
@@ -431,9 +437,9 @@ def _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_
 @numba.njit(cache=True)
 def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, pair_c,
                      prefactors, static, f_static, x_abs, eps, site_ptr, site_ids, site_other,
-                     temperature, width, peak, res_width, lo, hi, tree, dirty, elo, ehi, hot, flags, redo,
-                     scalars, counters, executions, times, rng, budget, energy_out, exc_out,
-                     config_out):
+                     temperature, width, peak, res_width, lo, hi, tree, dirty, elo, ehi, hot,
+                     flags, redo, scalars, counters, executions, times, rng, budget,
+                     energy_out, exc_out, config_out):
     """Advance by at most ``budget`` trials or until the last grid time; see module doc.
 
     executions (2, P) counts the accepted hops of each pair (a, b), a < b, from a to b
@@ -473,7 +479,8 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
             if bound > _LOOSE * (rate + eps):
                 # the pair moved away from dH = 0 since its window was set: tighten it now
                 _tighten(p, occ, energies, pair_a, pair_b, pair_c, prefactors, static,
-                         f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak, elo, ehi)
+                         f_static, x_abs, lo, hi, tree, dirty, temperature, width, peak, elo,
+                         ehi)
                 counters[RECENTRES] += 1
             continue
         if occ[a] == 1:
@@ -489,8 +496,8 @@ def _thinning_kernel(occ, energies, interactions, n_electrons, pair_a, pair_b, p
         counters[EVENTS] += 1
         executions[0 if i == a else 1, p] += 1
         _after_hop(i, j, occ, energies, interactions, pair_c, prefactors, static, f_static,
-                   x_abs, site_ptr, site_ids, site_other, temperature, width, peak, lo, hi, tree,
-                   dirty, elo, ehi, counters, hot, flags, redo)
+                   x_abs, site_ptr, site_ids, site_other, temperature, width, peak, lo, hi,
+                   tree, dirty, elo, ehi, counters, hot, flags, redo)
     scalars[0] = t
     scalars[1] = energy
     counters[NEXT_TIME] = k
