@@ -350,8 +350,9 @@ def test_acceleration_converges_at_the_paper_parameters():
     M = 30) against N_e = 300 (3x stricter, M = 90), energy and excitations within 3
     combined standard errors at every time. Reduced (CI): N = 30, 8 replicas; full:
     N = 1000, 16 replicas (acceleration_harness.convergence_comparison). Measured in parts
-    (convergence_part): passes at N = 300 with 16 + 16 trajectories; at N = 1000 the strict
-    half costs 150-1700 CPU s per trajectory and only 3 of 16 ran (runs/README.md)."""
+    (convergence_part): passes at N = 300 with 16 + 16 trajectories; at N = 1000 (16 + 15)
+    the energy passes (1.92) and the excitations fail (3.99 at t = 3.2e7; runs/README.md),
+    so the full form of this test is expected to fail at N = 1000."""
     _, _, zs = convergence_comparison(FULL)
     for name in ("energy", "excitations"):
         z = zs[name]
