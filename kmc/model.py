@@ -38,6 +38,14 @@ def check_temperature(key, value):
     if not math.isfinite(value):
         raise ConfigError(key, f"must be finite, got {value}")
 
+
+def check_resonance_width(key, value):
+    """The one check of a Miller-Abrahams resonance width: finite and >= 0 (ConfigError
+    naming ``key``); returns it as a float."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError(key, f"must be >= 0 and finite, got {value!r}")
+    return float(value)
+
 # ---------------------------------------------------------------------------------------
 # Scalar kernels (numba): energy changes and field updates
 # ---------------------------------------------------------------------------------------

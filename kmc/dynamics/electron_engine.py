@@ -60,9 +60,9 @@ import numba
 import numpy as np
 
 from kmc.errors import ConfigError
-from kmc.model import (check_temperature, electron_energy, electron_energy_update,
-                       electron_hop_energy, electron_pair_factor, electron_site_energies,
-                       miller_abrahams_factor, miller_abrahams_peak)
+from kmc.model import (check_resonance_width, check_temperature, electron_energy,
+                       electron_energy_update, electron_hop_energy, electron_pair_factor,
+                       electron_site_energies, miller_abrahams_factor, miller_abrahams_peak)
 from kmc.dynamics.counters import (EVENTS, N_COUNTERS, NEXT_TIME, RECENTRES, TRIALS,
                                    VIOLATIONS, grid_end, record_electron)
 from kmc.dynamics.params import check_kernel
@@ -534,10 +534,7 @@ class ElectronEngine:
         check_kernel("kernel", kernel)
         if not window > 0:
             raise ConfigError("window", f"must be > 0, got {window}")
-        if not (resonance_width >= 0 and math.isfinite(resonance_width)):
-            raise ConfigError("resonance_width", f"must be >= 0 and finite, got "
-                                                 f"{resonance_width!r}")
-        self.resonance_width = float(resonance_width)
+        self.resonance_width = check_resonance_width("resonance_width", resonance_width)
         n = system.n_sites
         pairs = np.ascontiguousarray(pairs, dtype=np.int64)
         if pairs.ndim != 2 or pairs.shape[1] != 2 or pairs.shape[0] == 0:

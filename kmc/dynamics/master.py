@@ -25,9 +25,9 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from kmc.errors import ConfigError
-from kmc.model import (check_temperature, electron_energy, electron_pair_factor,
-                       electron_site_energies, tls_energy, tls_flip_energy, tls_flip_factor,
-                       tls_local_fields)
+from kmc.model import (check_resonance_width, check_temperature, electron_energy,
+                       electron_pair_factor, electron_site_energies, tls_energy, tls_flip_energy,
+                       tls_flip_factor, tls_local_fields)
 from kmc.dynamics.observables import electron_excitations, tls_excitations
 
 _DENSE_LIMIT = 2048
@@ -58,10 +58,7 @@ class MasterEquation:
     def __init__(self, system, temperature, prefactors, bias=None, pairs=None,
                  resonance_width=0.0):
         check_temperature("temperature", temperature)
-        if not (resonance_width >= 0 and math.isfinite(resonance_width)):
-            raise ConfigError("resonance_width", f"must be >= 0 and finite, got "
-                                                 f"{resonance_width!r}")
-        self.resonance_width = float(resonance_width)
+        self.resonance_width = check_resonance_width("resonance_width", resonance_width)
         self.system = system
         self.temperature = float(temperature)
         n = system.n_sites
