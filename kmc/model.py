@@ -170,8 +170,7 @@ def miller_abrahams_peak(temperature, width):
     w = float(width)
 
     def f(y):
-        s = math.sqrt(y * y + w * w)
-        return math.exp((y - s) / (2.0 * t)) / -math.expm1(-s / t)
+        return miller_abrahams_factor(-y, t, w)
 
     grid = np.concatenate([[0.0], np.geomspace(1e-6 * min(w * w / t, w), 200.0 * t, 4000)])
     values = np.array([f(y) for y in grid])
